@@ -15,7 +15,6 @@ Three ways, each returning the text it ends with (the caller checks it against `
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from benchmarks.trace_io import ConcurrentTrace, SequentialTrace, version_vectors
@@ -23,8 +22,8 @@ from crdt.document import CrdtDocument
 from engines.crdt_engine import CRDTEngine
 from engines.interface import Engine
 from engines.ot_engine import OTEngine, OTSubmit
-from ot.text_op import apply as ot_apply
-from ot.text_op import transform as ot_transform
+from ot import apply as ot_apply
+from ot import transform as ot_transform
 
 ENGINES: dict[str, type[Engine]] = {"ot": OTEngine, "crdt": CRDTEngine}
 
@@ -207,9 +206,7 @@ def _concurrent_crdt(trace: ConcurrentTrace) -> tuple[str, list[str]]:
             server.apply(update, f"agent{me}")
         by_agent[me].append(updates)
         seen[me][me] += 1
-    for me, doc in enumerate(agents):
+    for doc in agents:
         doc.apply(server.newcomer_state(doc.token), "server")
     return server.text, [d.text for d in agents]
 
-
-Replayer = Callable[[], str]

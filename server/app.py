@@ -1,0 +1,205 @@
+"""The server: one asyncio process serving many documents over WebSocket and HTTP.
+
+Run it with ``weft serve``, or embed it in an asyncio program::
+
+    async with WeftServer(Config(port=0, data_dir=None)) as server:
+        await server.edit("notes/a", insert="hello", pos=0, engine="crdt")
+        print(await server.text("notes/a"))
+        async with server.changes("notes/a") as changes:
+            event = await changes.get()     # the same changes clients see
+
+Shutdown (``stop``, leaving the ``async with``, or SIGINT/SIGTERM under the CLI) stops
+accepting connections, closes every WebSocket with 1001 (going away), stores and unloads every
+room, then flushes and closes the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from server.auth import OPEN_GRANT, Authenticator
+from server.config import Config
+from server.context import Context
+from server.documents import Documents
+from server.errors import BadMessage, WeftError, close_reason
+from server.http.connection import WeftConnection
+from server.http.routes import HttpRoutes, doc_name, query_token
+from server.metrics import Metrics
+from server.protocols.sharedb import ShareDBSession
+from server.protocols.yjs import YjsSession
+from server.relay.base import Relay
+from server.relay.local import LocalRelay
+from server.rooms.registry import Rooms
+from server.rooms.room import ChangeEvent, RoomSettings
+from server.store.base import Store
+from server.store.memory import MemoryStore
+from server.store.sqlite import SQLiteStore
+
+log = logging.getLogger("weft.server")
+
+
+def default_store(config: Config, metrics: Metrics) -> Store:
+    if config.data_dir is None:
+        return MemoryStore()
+    return SQLiteStore(config.data_dir / "weft.sqlite3", commit_delay=config.commit_delay_seconds,
+                       metrics=metrics)
+
+
+class WeftServer:
+    """A running Weft server (see the module docstring)."""
+
+    def __init__(
+        self, config: Config | None = None, *, store: Store | None = None,
+        relay: Relay | None = None,
+    ) -> None:
+        self.config = config or Config()
+        self.metrics = Metrics()
+        self.store = store or default_store(self.config, self.metrics)
+        self.relay = relay or LocalRelay()
+        limits = self.config.limits
+        settings = RoomSettings(
+            max_doc_bytes=limits.max_doc_bytes,
+            max_outgoing_bytes=limits.max_outgoing_bytes,
+            idle_seconds=self.config.room_idle_seconds,
+            compact_every=self.config.compact_every,
+        )
+        self.rooms = Rooms(self.store, self.relay, self.metrics, settings)
+        self.auth = Authenticator(self.config.auth_secret)
+        self.ctx = Context(self.config, self.metrics, self.auth, self.rooms)
+        self.documents = Documents(self.ctx)
+        self.routes = HttpRoutes(self.auth, self.metrics, self._health, self.documents.read,
+                                 self.documents.edit, self.config.web_root)
+        self.routes.room_states = self.rooms.states
+        self._server: Server | None = None
+        self._stopped = asyncio.Event()
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self.relay.start()
+        WeftConnection.max_http_body = self.config.limits.max_http_body_bytes
+        self._server = await serve(
+            self._handle, self.config.host, self.config.port,
+            process_request=self.routes.process_request,
+            create_connection=WeftConnection,
+            max_size=self.config.limits.max_message_bytes or None,
+            ping_interval=self.config.ping_interval,
+            compression=None,  # deflate per connection would cost more than the fan-out
+            server_header="Weft",
+        )
+        log.info("Weft serving on %s (data: %s, auth: %s)", self.url,
+                 self.config.data_dir or "memory", "on" if self.auth.enabled else "off")
+
+    async def stop(self) -> None:
+        """Close connections (1001), store every room, close the store.  Idempotent."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.close(close_connections=True)
+        await server.wait_closed()
+        await self.rooms.close()
+        await self.relay.close()
+        await self.store.close()
+        self._stopped.set()
+        log.info("Weft stopped")
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("server is not running")
+        port: int = next(iter(self._server.sockets)).getsockname()[1]
+        return port
+
+    @property
+    def url(self) -> str:
+        host = self.config.host
+        return f"ws://{f'[{host}]' if ':' in host else host}:{self.port}"
+
+    def _health(self) -> dict[str, Any]:
+        return {"rooms": len(self.rooms), "connections": sum(self.metrics.connections.values())}
+
+    # ---- WebSocket routing -----------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        path = urlsplit(ws.request.path if ws.request else "/").path
+        endpoint = "ot" if path == "/ot" else "crdt"
+        self.metrics.connections[endpoint] += 1
+        self.metrics.connections_total[endpoint] += 1
+        try:
+            await self._session(ws, path)
+        except ConnectionClosed:
+            pass
+        except WeftError as exc:
+            self.metrics.closes_total[exc.close_code] += 1
+            self.metrics.errors_total[exc.code] += 1
+            await ws.close(exc.close_code, close_reason(exc))
+        except Exception:
+            log.exception("connection to %s failed", path)
+            await ws.close(1011, "internal error; see server log")
+        finally:
+            self.metrics.connections[endpoint] -= 1
+
+    async def _session(self, ws: ServerConnection, path: str) -> None:
+        grant = self.auth.grant(query_token(ws.request.path if ws.request else ""))
+        if path == "/ot":
+            await ShareDBSession(ws, self.ctx, grant).run()
+            return
+        name = doc_name(path[len("/crdt/"):])
+        if not name:
+            raise BadMessage("the CRDT endpoint is /crdt/<document>")
+        await YjsSession(ws, self.ctx, grant, name).run()
+
+    # ---- embedding -------------------------------------------------------------------------
+
+    async def text(self, doc: str) -> str:
+        """The current text of ``doc``."""
+        return await self.documents.text(doc)
+
+    async def info(self, doc: str) -> dict[str, Any]:
+        """``{"name", "engine", "text", "version" | "token"}`` for ``doc``."""
+        return await self.documents.read(doc)
+
+    async def edit(self, doc: str, *, pos: int, insert: str | None = None,
+                   delete: int | None = None, engine: str | None = None,
+                   author: str = "server") -> dict[str, Any]:
+        """Insert ``insert`` or delete ``delete`` code points at ``pos``, as clients see it.
+
+        Returns once the edit is durable and delivered.  ``engine`` creates a missing document.
+        """
+        body: dict[str, Any] = {"pos": pos, "author": author}
+        if insert is not None:
+            body["insert"] = insert
+        if delete is not None:
+            body["delete"] = delete
+        if engine is not None:
+            body["engine"] = engine
+        return await self.documents.edit(doc, OPEN_GRANT, body)
+
+    @asynccontextmanager
+    async def changes(self, doc: str, engine: str | None = None) -> AsyncIterator[
+        asyncio.Queue[ChangeEvent]
+    ]:
+        """A queue of the document's committed changes (engine payloads) while open."""
+        async with self.documents.changes(doc, engine) as queue:
+            yield queue

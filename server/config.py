@@ -1,0 +1,54 @@
+"""Everything an operator or embedding app can set, in one immutable value.
+
+The CLI builds a :class:`Config` from flags and ``WEFT_*`` environment variables; an embedding
+app builds one directly.  Defaults give the README's promise: one replica on loopback, the
+embedded SQLite store in ``./weft-data``, no auth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from server.limits import Limits
+
+DEFAULT_PORT = 8765
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def default_web_root() -> Path:
+    """``web_client/dist`` next to the package (present once the web client is built)."""
+    return Path(__file__).resolve().parent.parent / "web_client" / "dist"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Server settings.
+
+    ``data_dir=None`` keeps documents in memory only (tests, throw-away embedding).
+    ``port=0`` binds a free port; read the bound one from :attr:`WeftServer.port`.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    data_dir: Path | None = Path("weft-data")
+    auth_secret: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    # Rooms with no connection for this long are stored and unloaded.
+    room_idle_seconds: float = 30.0
+    # Group commit: writes arriving within this window share one SQLite transaction.
+    commit_delay_seconds: float = 0.002
+    # Compact a document's log into a snapshot after this many records.
+    compact_every: int = 500
+    web_root: Path | None = field(default_factory=default_web_root)
+    ping_interval: float | None = 20.0
+    log_level: str = "info"
+
+    @property
+    def open_access(self) -> bool:
+        """True when no auth secret is set: every connection may read and write everything."""
+        return not self.auth_secret
+
+    @property
+    def on_loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS

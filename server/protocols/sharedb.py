@@ -1,0 +1,344 @@
+"""The OT endpoint: one ShareDB-protocol session per WebSocket connection.
+
+npm ``sharedb``'s ``Connection`` connects as is (``new ShareDB.Connection(ws)`` with
+``ot-text-unicode`` registered).  A session handles one message at a time, in order; each
+request gets exactly one reply — the result, or the request echoed with ``error`` (never
+silence).  An exception while handling one message is reported to that request and logged; it
+never ends the connection or the server.
+
+Ordering guarantees (what the client's OT logic relies on):
+
+* an op is acknowledged only after it is durable, and every committed op reaches each
+  subscriber in commit order (the room's delivery pipeline);
+* state sent to a newcomer (fetch/subscribe) covers only durable ops, and a subscriber joins
+  the room in the same step, so it misses no later op (:meth:`Room.after_durable`);
+* a submitter that is not subscribed receives the ops it was transformed over before its ack,
+  as ShareDB's agent sends them.
+
+Documents are named ``<collection>/<id>`` in the server-wide namespace shared with the CRDT
+endpoint and the REST API; the engine is fixed per document (see :mod:`server.rooms.registry`).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from websockets.asyncio.connection import Connection
+from websockets.asyncio.server import broadcast
+from websockets.exceptions import ConnectionClosed
+
+from engines.interface import EngineError
+from server.auth import Grant
+from server.context import Context
+from server.errors import (
+    BadMessage,
+    RateLimited,
+    ServerError,
+    UnsupportedAction,
+    WeftError,
+    close_reason,
+    from_engine_error,
+)
+from server.limits import TokenBucket
+from server.protocols import ot_docs
+from server.protocols.sharedb_presence import PresenceHub, PresenceState
+from server.protocols.sharedb_wire import (
+    DEFAULT_TYPE_URI,
+    PROTOCOL_MAJOR,
+    PROTOCOL_MINOR,
+    QUERY_ACTIONS,
+    check_request,
+    decode,
+    doc_name,
+    encode,
+    error_reply,
+    snapshot_data,
+)
+from server.rooms.room import Room
+
+log = logging.getLogger("weft.ot")
+
+Reply = dict[str, Any] | None
+Handler = Callable[[dict[str, Any]], Awaitable[Reply]]
+
+
+class _DocPeer:
+    """This session's subscription to one document, as the room's peer."""
+
+    __slots__ = ("collection", "doc_id", "room", "session")
+
+    def __init__(self, session: ShareDBSession, room: Room, collection: str, doc_id: str) -> None:
+        self.session, self.room, self.collection, self.doc_id = session, room, collection, doc_id
+
+    @property
+    def ws(self) -> Connection:
+        return self.session.ws
+
+    def drop(self, error: WeftError) -> None:
+        self.session.drop(error)
+
+
+def presence_hub(ctx: Context) -> PresenceHub:
+    hub = ctx.shared.get("sharedb-presence")
+    if hub is None:
+        hub = ctx.shared["sharedb-presence"] = PresenceHub(ctx.metrics)
+    return hub
+
+
+class ShareDBSession:
+    """One OT client connection."""
+
+    def __init__(self, ws: Connection, ctx: Context, grant: Grant) -> None:
+        self.ws = ws
+        self.ctx = ctx
+        self.grant = grant
+        self.src = secrets.token_hex(8)
+        self.subscriptions: dict[str, _DocPeer] = {}
+        limits = ctx.config.limits
+        self.bucket = TokenBucket(limits.max_ops_per_second, limits.ops_burst)
+        self.presence = PresenceState(presence_hub(ctx), self)
+        self.handlers: dict[str, Handler] = {
+            "hs": self._handshake, "f": self._fetch, "s": self._subscribe,
+            "u": self._unsubscribe, "bf": self._bulk, "bs": self._bulk, "bu": self._bulk,
+            "op": self._op, "nf": self._snapshot, "nt": self._snapshot,
+            "p": self._presence, "ps": self._presence, "pu": self._presence,
+            "pr": self._presence, "pp": self._ping,
+        }
+
+    # ---- connection ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            async for message in self.ws:
+                self.ctx.metrics.received(len(message))
+                await self.handle(message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Leave every room and presence channel (idempotent)."""
+        for peer in self.subscriptions.values():
+            peer.room.leave(peer)
+        self.subscriptions.clear()
+        self.presence.leave_all()
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Queue one message without waiting (replies must not reorder with broadcasts)."""
+        frame = encode(message)
+        broadcast([self.ws], frame, text=True)
+        self.ctx.metrics.sent(len(frame))
+
+    def drop(self, error: WeftError) -> None:
+        self.ctx.metrics.closes_total[error.close_code] += 1
+        self.close()
+        self.ws.loop.create_task(self.ws.close(error.close_code, close_reason(error)))
+
+    async def handle(self, message: str | bytes) -> None:
+        """Answer one frame: a reply or an error reply, whatever happens."""
+        try:
+            request = decode(message)
+        except BadMessage as exc:
+            self._count(exc)
+            self.send({"error": exc.as_dict()})
+            return
+        try:
+            check_request(request)
+            action = request.get("a")
+            handler = self.handlers.get(action) if isinstance(action, str) else None
+            if handler is None:
+                if action in QUERY_ACTIONS:
+                    raise UnsupportedAction(
+                        "queries are not supported: fetch or subscribe documents by id"
+                    )
+                raise BadMessage(f"Invalid or unknown message: action {action!r}")
+            reply = await handler(request)
+        except EngineError as exc:
+            self._error(request, from_engine_error(exc))
+        except WeftError as exc:
+            self._error(request, exc)
+        except Exception:
+            log.exception("OT request %r failed", request.get("a"))
+            self._error(request, ServerError("internal error handling the request; see log"))
+        else:
+            if reply is not None:
+                self.send(reply)
+
+    def _error(self, request: dict[str, Any], exc: WeftError) -> None:
+        self._count(exc)
+        self.send(error_reply(request, exc))
+
+    def _count(self, exc: WeftError) -> None:
+        self.ctx.metrics.errors_total[exc.code] += 1
+
+    # ---- handshake, ping, presence --------------------------------------------------------
+
+    async def _handshake(self, request: dict[str, Any]) -> Reply:
+        client_id = request.get("id")
+        if isinstance(client_id, str) and 0 < len(client_id) <= 128:
+            self.src = client_id  # a reconnecting client keeps its id, so resubmits dedupe
+        return {"a": "hs", "protocol": PROTOCOL_MAJOR, "protocolMinor": PROTOCOL_MINOR,
+                "id": self.src, "type": DEFAULT_TYPE_URI}
+
+    async def _ping(self, request: dict[str, Any]) -> Reply:
+        return {"a": "pp"}
+
+    async def _presence(self, request: dict[str, Any]) -> Reply:
+        action, channel = request["a"], request.get("ch")
+        if not isinstance(channel, str):
+            raise BadMessage("Invalid presence channel: expected a non-empty string")
+        self.grant.check(channel, write=False)
+        if action == "ps":
+            return self.presence.subscribe(request)
+        if action == "pu":
+            return self.presence.unsubscribe(request)
+        if action == "pr":
+            return self.presence.request(request)
+        reply = self.presence.submit(request)
+        return {**reply, "a": "p"}
+
+    # ---- documents -------------------------------------------------------------------------
+
+    def _names(self, request: dict[str, Any]) -> tuple[str, str, str]:
+        collection, doc_id = request.get("c"), request.get("d")
+        if not isinstance(collection, str) or not isinstance(doc_id, str):
+            raise BadMessage("Invalid collection or id: both 'c' and 'd' are required")
+        return collection, doc_id, doc_name(collection, doc_id)
+
+    async def _fetch(self, request: dict[str, Any]) -> Reply:
+        collection, doc_id, name = self._names(request)
+        result = await self._read(collection, doc_id, name, request.get("v"), subscribe=False)
+        return {"a": "f", "c": collection, "d": doc_id, **result}
+
+    async def _subscribe(self, request: dict[str, Any]) -> Reply:
+        collection, doc_id, name = self._names(request)
+        result = await self._read(collection, doc_id, name, request.get("v"), subscribe=True)
+        return {"a": "s", "c": collection, "d": doc_id, **result}
+
+    async def _unsubscribe(self, request: dict[str, Any]) -> Reply:
+        collection, doc_id, name = self._names(request)
+        peer = self.subscriptions.pop(name, None)
+        if peer is not None:
+            peer.room.leave(peer)
+        return {"a": "u", "c": collection, "d": doc_id}
+
+    async def _read(
+        self, collection: str, doc_id: str, name: str, version: int | None, *, subscribe: bool
+    ) -> dict[str, Any]:
+        """Send a document's state (snapshot, or the ops since ``version``) and maybe join.
+
+        Returns the reply fields: ``{"data": snapshot}`` or ``{}`` when ops were sent.
+        """
+        self.grant.check(name, write=False)
+        async with self.ctx.rooms.use(name, "ot") as room:
+            engine = room.require_engine()
+            # Captured now, sent once everything before it is durable (see module docstring).
+            if version is None:
+                state: Any = snapshot_data(*ot_docs.snapshot(engine))
+                ops: list[dict[str, Any]] = []
+            else:
+                state = None
+                ops = [ot_docs.op_frame(collection, doc_id, c)
+                       for c in ot_docs.ops_since(engine, version)]
+            peer = _DocPeer(self, room, collection, doc_id) if subscribe else None
+
+            def deliver() -> None:
+                for op in ops:
+                    self.send(op)
+                if peer is not None:
+                    old = self.subscriptions.pop(name, None)
+                    if old is not None:
+                        old.room.leave(old)
+                    self.subscriptions[name] = peer
+                    room.join(peer)
+
+            await room.after_durable(deliver)
+        return {} if state is None else {"data": state}
+
+    async def _bulk(self, request: dict[str, Any]) -> Reply:
+        """``bf``/``bs``/``bu``: the client batches requests for several docs after reconnecting."""
+        action, collection, ids = request["a"], request.get("c"), request["b"]
+        if not isinstance(collection, str):
+            raise BadMessage("Invalid collection: bulk requests need 'c'")
+        if action == "bu":
+            for doc_id in ids:
+                await self._unsubscribe({"c": collection, "d": doc_id})
+            return {"a": "bu", "c": collection, "b": ids}
+        versions = dict.fromkeys(ids) if isinstance(ids, list) else ids
+        data: dict[str, Any] = {}
+        for doc_id, version in versions.items():
+            name = doc_name(collection, doc_id)
+            try:
+                result = await self._read(collection, doc_id, name, version,
+                                          subscribe=action == "bs")
+            except EngineError as exc:
+                data[doc_id] = {"error": from_engine_error(exc).as_dict()}
+            except WeftError as exc:
+                self._count(exc)
+                data[doc_id] = {"error": exc.as_dict()}
+            else:
+                data[doc_id] = result.get("data")
+        if isinstance(ids, list):
+            return {"a": action, "c": collection, "data": data}
+        errors = {k: v for k, v in data.items() if isinstance(v, dict) and "error" in v}
+        reply: dict[str, Any] = {"a": action, "c": collection, "b": ids}
+        if errors:  # only per-doc errors need a data map when versions were sent
+            reply = {"a": action, "c": collection, "data": errors}
+        return reply
+
+    async def _snapshot(self, request: dict[str, Any]) -> Reply:
+        """``nf``/``nt``: read-only snapshot requests; only the current version is kept."""
+        name = self._names(request)[2]
+        self.grant.check(name, write=False)
+        async with self.ctx.rooms.use(name, "ot") as room:
+            version, text = ot_docs.snapshot(room.require_engine())
+        wanted = request.get("v") if request["a"] == "nf" else request.get("ts")
+        if wanted is not None and not (request["a"] == "nf" and wanted == version):
+            raise UnsupportedAction(
+                f"historic snapshots are not kept; only the current version ({version}) "
+                "can be fetched (pass v: null)"
+            )
+        return {"a": request["a"], "id": request.get("id"), "v": version,
+                "data": text, "type": snapshot_data(version, text)["type"]}
+
+    # ---- ops -------------------------------------------------------------------------------
+
+    async def _op(self, request: dict[str, Any]) -> Reply:
+        collection, doc_id, name = self._names(request)
+        self.grant.check(name, write=True)
+        if not self.bucket.take():
+            raise RateLimited(
+                f"more than {self.ctx.config.limits.max_ops_per_second:g} ops/s on this "
+                "connection; slow down and resubmit"
+            )
+        src = request.get("src") or self.src
+        if not isinstance(src, str):
+            raise BadMessage("Invalid src: expected a string")
+        seq = request.get("seq")
+        async with self.ctx.rooms.use(name, "ot") as room:
+            change = ot_docs.submission(request, src, seq)
+            peer = self.subscriptions.get(name)
+            base = request.get("v")
+
+            def on_durable(effects: Any) -> None:
+                # The ack goes out here, in commit order: a later op's broadcast must not
+                # overtake it (the client would see a version it has not reached).
+                ack = ot_docs.ack(effects, src, seq)
+                if peer is None and base is not None and room.engine is not None:
+                    for missed in ot_docs.ops_between(room.engine, base, ack["v"]):
+                        self.send(ot_docs.op_frame(collection, doc_id, missed))
+                self.send({"a": "op", "c": collection, "d": doc_id, **ack})
+                for committed in effects.broadcast:
+                    frame = encode(ot_docs.op_frame(collection, doc_id, committed))
+                    room.fanout(frame, exclude=peer, text=True)
+
+            _, done = room.change(
+                lambda engine: ot_docs.apply(engine, change, src),
+                author=src, growth=ot_docs.growth(change), on_durable=on_durable,
+            )
+            await done
+        return None

@@ -1,0 +1,463 @@
+"""A room: one open document — its engine, its connections, their presence — and the fixed
+order in which every accepted change's effects are carried out.
+
+The order (DESIGN: store, then acknowledge, then relay) lives here so no protocol can get it
+wrong.  :meth:`Room.change` applies a change to the engine and numbers its log records in the
+same synchronous step (so a snapshot taken at any point covers exactly the records numbered so
+far), queues the records for the store, and runs the caller's ``on_durable`` callback once the
+records are committed — always in commit order, even when group commits finish together.
+
+Rooms do not speak any wire protocol; they fan out frames the protocol adapters encoded once
+(``broadcast()``: one encoding, many sockets) and drop readers that fall too far behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from websockets.asyncio.connection import Connection
+from websockets.asyncio.server import broadcast
+from websockets.protocol import State
+
+from engines.interface import NO_EFFECTS, Effects, Engine
+from server.errors import DocTooLarge, SlowConsumer, StorageError, WeftError
+from server.metrics import Metrics
+from server.relay.base import Relay, RelayMessage
+from server.rooms.adapters import EngineAdapter
+from server.rooms.lifecycle import RoomEvent, RoomState, next_state
+from server.store.base import Store, StoredDoc
+
+log = logging.getLogger("weft.room")
+
+
+class Peer(Protocol):
+    """A connection as a room sees it: where frames go, and how to drop it."""
+
+    @property
+    def ws(self) -> Connection | None: ...
+
+    def drop(self, error: WeftError) -> None:
+        """Close the connection with the error's close code and reason (never raises)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEvent:
+    """A committed change, as embedding apps and relays see it (engine payloads, not frames)."""
+
+    doc: str
+    kind: str
+    payloads: tuple[Any, ...]
+    author: str
+    remote: bool = False
+
+
+Listener = Callable[[ChangeEvent], None]
+RemoteHandler = Callable[["Room", RelayMessage], None]
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One change waiting for its records to be durable before its effects are delivered."""
+
+    write: asyncio.Future[None] | None
+    effects: Effects
+    author: str
+    on_durable: Callable[[Effects], None] | None
+    done: asyncio.Future[Effects] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSettings:
+    """The parts of the server config a room needs."""
+
+    max_doc_bytes: int
+    max_outgoing_bytes: int
+    idle_seconds: float
+    compact_every: int
+
+
+class Room:
+    """One open document.  Created and retired by :class:`~server.rooms.registry.Rooms`."""
+
+    def __init__(
+        self,
+        name: str,
+        adapter: EngineAdapter,
+        store: Store,
+        relay: Relay,
+        metrics: Metrics,
+        settings: RoomSettings,
+        on_unloaded: Callable[[Room], None],
+    ) -> None:
+        self.name = name
+        self.adapter = adapter
+        self.kind = adapter.kind
+        self.store = store
+        self.relay = relay
+        self.metrics = metrics
+        self.settings = settings
+        self.state = RoomState.LOADING
+        self.engine: Engine | None = None
+        # Whether the document exists in the store (or has accepted a change since loading).
+        self.stored = False
+        self.peers: set[Peer] = set()
+        # Protocol-owned presence state (e.g. the Yjs awareness table); opaque to the room.
+        self.presence: Any = None
+        self.listeners: list[Listener] = []
+        self.remote_handler: RemoteHandler | None = None
+        self.holds = 0
+        self.next_seq = 1
+        self.records_since_snapshot = 0
+        self.doc_bytes = 0
+        self._on_unloaded = on_unloaded
+        self._pipeline: deque[_Pending] = deque()
+        self._loaded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._compacting: asyncio.Task[None] | None = None
+        self._storing: asyncio.Task[None] | None = None
+        self._failed: WeftError | None = None
+
+    def __repr__(self) -> str:
+        return f"<Room {self.name!r} {self.kind} {self.state.value} peers={len(self.peers)}>"
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def _event(self, event: RoomEvent) -> None:
+        self.state = next_state(self.state, event)
+
+    async def load(self, stored: StoredDoc | None) -> None:
+        """Build the engine from what the store returned (LOADING → LIVE or UNLOADED)."""
+        try:
+            snapshot, records = (stored.snapshot, stored.log) if stored else (None, ())
+            self.engine = self.adapter.load(snapshot, records)
+        except BaseException as exc:  # pycrdt panics are BaseExceptions
+            self.fail_load(StorageError(f"stored state of {self.name!r} cannot be opened: {exc}"))
+            if not isinstance(exc, Exception):
+                log.error("engine panicked while loading %r: %r", self.name, exc)
+            return
+        if stored is not None:
+            self.stored = True
+            self.next_seq = stored.next_seq
+            self.records_since_snapshot = len(stored.log)
+            self.doc_bytes = len(stored.snapshot or b"") + sum(map(len, stored.log))
+        self.relay.subscribe(self.name, self._on_relay)
+        self._event(RoomEvent.LOADED)
+        self.metrics.rooms_loaded_total += 1
+        self._loaded.set_result(None)
+        self._maybe_idle()
+
+    def fail_load(self, error: WeftError) -> None:
+        self._event(RoomEvent.LOAD_FAILED)
+        if not self._loaded.done():
+            self._loaded.set_exception(error)
+            self._loaded.exception()  # mark retrieved: waiters may all have gone
+        self._on_unloaded(self)
+
+    async def ready(self) -> None:
+        """Wait until loaded; raise the load error if loading failed."""
+        await asyncio.shield(self._loaded)
+
+    def hold(self) -> None:
+        """Keep the room loaded while a request or embedding app uses it."""
+        self.holds += 1
+        self._touch()
+
+    def release(self) -> None:
+        self.holds -= 1
+        self._maybe_idle()
+
+    def join(self, peer: Peer) -> None:
+        self.peers.add(peer)
+        self._touch()
+
+    def leave(self, peer: Peer) -> None:
+        self.peers.discard(peer)
+        self._maybe_idle()
+
+    def _touch(self) -> None:
+        """Someone uses the room: cancel the idle timer, and revive it if it was storing."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        if self.state is RoomState.STORING and self._failed is None:
+            self._event(RoomEvent.REJOINED)
+
+    @property
+    def idle(self) -> bool:
+        return not self.peers and self.holds <= 0 and not self.listeners
+
+    def _maybe_idle(self) -> None:
+        if self.state is RoomState.LIVE and self.idle and self._idle_timer is None:
+            loop = asyncio.get_running_loop()
+            self._idle_timer = loop.call_later(self.settings.idle_seconds, self._on_idle)
+
+    def _on_idle(self) -> None:
+        self._idle_timer = None
+        if self.state is RoomState.LIVE and self.idle:
+            self._event(RoomEvent.IDLE)
+            self._storing = asyncio.get_running_loop().create_task(self._store_and_unload())
+
+    async def _store_and_unload(self) -> None:
+        try:
+            await self.flush(compact=True)
+        except WeftError as exc:
+            log.warning("could not store %r before unloading, keeping it: %s", self.name, exc)
+            if self.state is RoomState.STORING:
+                self._event(RoomEvent.STORE_FAILED)
+                self._idle_timer = asyncio.get_running_loop().call_later(
+                    max(1.0, self.settings.idle_seconds), self._on_idle
+                )
+            return
+        if self.state is RoomState.STORING:  # nobody came back meanwhile
+            self._event(RoomEvent.STORED)
+            self._retire()
+            self.metrics.rooms_unloaded_total += 1
+
+    async def shutdown(self) -> None:
+        """Store everything and unload, whoever is still here (server stopping)."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        if self.state is RoomState.LIVE:
+            self._event(RoomEvent.SHUTDOWN)
+        if self.state is RoomState.STORING:
+            try:
+                await self.flush(compact=True)
+            finally:
+                if self.state is RoomState.STORING:
+                    self._event(RoomEvent.STORED)
+                    self._retire()
+
+    def _retire(self) -> None:
+        self.relay.unsubscribe(self.name)
+        self.engine = None
+        self._on_unloaded(self)
+
+    def fail(self, error: WeftError) -> None:
+        """The in-memory state can no longer be trusted (a write failed): drop everything.
+
+        Peers are closed with a "try again" code; on reconnect they resync from the store and
+        re-send what it lacks (OT clients resubmit their unacknowledged op, CRDT clients answer
+        sync step 1 with everything the server is missing).
+        """
+        if self.state is RoomState.UNLOADED:
+            return
+        log.error("room %r failed, unloading: %s", self.name, error)
+        self._failed = error
+        self._event(RoomEvent.FAILED)
+        for peer in list(self.peers):
+            peer.drop(error)
+        self.peers.clear()
+        while self._pipeline:
+            pending = self._pipeline.popleft()
+            if not pending.done.done():
+                pending.done.set_exception(error)
+                pending.done.exception()
+        self._retire()
+
+    # ---- changes ---------------------------------------------------------------------------
+
+    def require_engine(self) -> Engine:
+        if self.engine is None or self.state in (RoomState.LOADING, RoomState.UNLOADED):
+            raise StorageError(f"document {self.name!r} is not loaded; retry")
+        return self.engine
+
+    def check_growth(self, growth: int) -> None:
+        """Raise :class:`DocTooLarge` if ``growth`` more bytes would pass the size limit.
+
+        ``doc_bytes`` is an upper bound kept in O(1) per change; only when it says "too big" is
+        the exact size measured (O(document)), so the common path stays cheap.
+        """
+        limit = self.settings.max_doc_bytes
+        if limit <= 0 or self.doc_bytes + growth <= limit:
+            return
+        self.doc_bytes = self.adapter.measure(self.require_engine())
+        if self.doc_bytes + growth > limit:
+            raise DocTooLarge(
+                f"document {self.name!r} would grow to over {limit} bytes "
+                f"(now {self.doc_bytes}, change adds up to {growth})"
+            )
+
+    def change(
+        self,
+        apply: Callable[[Engine], Effects],
+        *,
+        author: str = "",
+        growth: int = 0,
+        on_durable: Callable[[Effects], None] | None = None,
+    ) -> tuple[Effects, asyncio.Future[Effects]]:
+        """Apply a change and queue its effects; returns the effects and a durability future.
+
+        ``apply`` runs synchronously against the engine (an :class:`EngineError` propagates and
+        nothing was changed).  ``on_durable`` runs once the records are committed, after the
+        callbacks of every earlier change in this room.  Then listeners are told and the
+        records are relayed.
+        """
+        engine = self.require_engine()
+        self.check_growth(growth)
+        effects = apply(engine)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Effects] = loop.create_future()
+        write: asyncio.Future[None] | None = None
+        if effects.persist:
+            first, self.next_seq = self.next_seq, self.next_seq + len(effects.persist)
+            append = self.store.append(self.name, self.kind, first, effects.persist)
+            write = loop.create_task(append)
+            write.add_done_callback(self._drain)
+            self.stored = True
+            self.doc_bytes += growth
+        if not effects.empty:
+            self.metrics.op(self.kind)
+        self._pipeline.append(_Pending(write, effects, author, on_durable, done))
+        if write is None:
+            self._drain()
+        return effects, done
+
+    def after_durable(self, callback: Callable[[], None]) -> asyncio.Future[Effects]:
+        """Run ``callback`` once every change accepted so far is durable and delivered.
+
+        The callback runs inside the delivery loop, before any later change is delivered, so a
+        newcomer can be sent state captured *now* and join the room in one step: it then misses
+        no later change and never sees a change that is not yet durable.
+        """
+        done: asyncio.Future[Effects] = asyncio.get_running_loop().create_future()
+        self._pipeline.append(_Pending(None, NO_EFFECTS, "", lambda _: callback(), done))
+        self._drain()
+        return done
+
+    def _drain(self, _: object = None) -> None:
+        while self._pipeline:
+            head = self._pipeline[0]
+            if head.write is not None and not head.write.done():
+                return
+            self._pipeline.popleft()
+            error = None if head.write is None else head.write.exception()
+            if error is not None:
+                failure = error if isinstance(error, WeftError) else StorageError(str(error))
+                head.done.set_exception(failure)
+                head.done.exception()
+                self.fail(failure)
+                return
+            self._deliver(head)
+
+    def _deliver(self, pending: _Pending) -> None:
+        effects = pending.effects
+        try:
+            if pending.on_durable is not None:
+                pending.on_durable(effects)
+        except Exception:  # a delivery bug must not stall the room's pipeline
+            log.exception("delivering a change to %r failed", self.name)
+        if effects.broadcast and self.listeners:
+            self.notify(ChangeEvent(self.name, self.kind, effects.broadcast, pending.author))
+        if effects.persist:
+            self.records_since_snapshot += len(effects.persist)
+            asyncio.get_running_loop().create_task(
+                self._relay(effects.persist), name=f"relay {self.name}"
+            )
+            self._maybe_compact()
+        if not pending.done.done():
+            pending.done.set_result(effects)
+
+    async def _relay(self, records: tuple[bytes, ...]) -> None:
+        try:
+            await self.relay.publish(self.name, self.kind, records)
+        except Exception:
+            log.exception("relaying a change to %r failed", self.name)
+
+    def notify(self, event: ChangeEvent) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("change listener of %r failed", self.name)
+
+    def _on_relay(self, message: RelayMessage) -> None:
+        if self.remote_handler is not None and self.state is RoomState.LIVE:
+            self.remote_handler(self, message)
+
+    # ---- storage ---------------------------------------------------------------------------
+
+    def _maybe_compact(self) -> None:
+        factor = self.adapter.compact_factor
+        if (
+            factor > 0
+            and self.records_since_snapshot >= self.settings.compact_every * factor
+            and self._compacting is None
+            and self.engine is not None
+        ):
+            self._compacting = asyncio.get_running_loop().create_task(self._compact())
+
+    async def _compact(self) -> None:
+        try:
+            await self.compact()
+        except WeftError as exc:
+            log.warning("background compaction of %r failed (log kept): %s", self.name, exc)
+        finally:
+            self._compacting = None
+
+    async def compact(self) -> None:
+        """Fold the log into a snapshot (background; the log stays valid if this fails)."""
+        engine = self.require_engine()
+        # Taken synchronously: the snapshot covers exactly the records numbered so far.
+        snapshot, upto, pending = engine.snapshot(), self.next_seq - 1, self.records_since_snapshot
+        await self.store.compact(self.name, self.kind, snapshot, upto)
+        self.records_since_snapshot = max(0, self.records_since_snapshot - pending)
+        self.doc_bytes = len(snapshot) if self.kind == "crdt" else self.doc_bytes
+
+    async def flush(self, *, compact: bool = False) -> None:
+        """Wait until every change accepted so far is durable (and compacted if asked)."""
+        if self._pipeline:
+            await asyncio.gather(*(p.done for p in list(self._pipeline)), return_exceptions=True)
+        if self._failed is not None:
+            raise self._failed
+        if self._compacting is not None:
+            await asyncio.gather(self._compacting, return_exceptions=True)
+        if (
+            compact
+            and self.adapter.compact_on_unload
+            and self.stored
+            and self.records_since_snapshot
+            and self.engine is not None
+        ):
+            await self.compact()
+
+    # ---- fan-out ---------------------------------------------------------------------------
+
+    def fanout(
+        self, frame: bytes | str, exclude: Peer | None = None, *, text: bool | None = None
+    ) -> int:
+        """Send one encoded frame to every peer but ``exclude``; returns how many got it.
+
+        A peer whose unsent bytes exceed the limit is dropped with a reason instead of being
+        written to: one slow reader must not grow the server's memory or slow the room.
+        """
+        limit = self.settings.max_outgoing_bytes
+        targets: list[Connection] = []
+        for peer in self.peers:
+            ws = peer.ws
+            if peer is exclude or ws is None or ws.protocol.state is not State.OPEN:
+                continue
+            if limit > 0 and ws.transport.get_write_buffer_size() > limit:
+                self.drop_slow(peer)
+                continue
+            targets.append(ws)
+        if targets:
+            broadcast(targets, frame, text=text)
+            self.metrics.sent(len(frame), len(targets))
+        return len(targets)
+
+    def drop_slow(self, peer: Peer) -> None:
+        self.peers.discard(peer)
+        peer.drop(
+            SlowConsumer(
+                f"outgoing buffer over {self.settings.max_outgoing_bytes} bytes; "
+                "reconnect and resync"
+            )
+        )
+        self._maybe_idle()

@@ -1,0 +1,69 @@
+"""The store interface: where documents live between process lifetimes.
+
+A document is a small header (which engine merges it), an optional snapshot, and an append-only
+log of engine records after the snapshot.  Records are opaque bytes the document's engine wrote
+(``Effects.persist``) and reads back (``Engine.load``); the store never interprets them.
+
+Sequence numbers make compaction safe without locks: the room numbers its records, so
+``compact(doc, snapshot, upto=n)`` replaces exactly records ``<= n`` with the snapshot, even
+while later records are still being appended.  Implementations must apply writes for one
+document in call order (``append`` then ``compact`` then ``append`` …).
+
+The embedded default is :class:`server.store.sqlite.SQLiteStore`; a Redis store (a later issue)
+keeps the same shape with keys ``weft:{doc}:kind``, ``weft:{doc}:log`` and ``weft:{doc}:snap``
+so one document's keys share a Redis Cluster slot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDoc:
+    """What :meth:`Store.load` returns for an existing document."""
+
+    kind: str
+    snapshot: bytes | None
+    log: tuple[bytes, ...]
+    # Sequence number the next appended record must carry.
+    next_seq: int
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Durable document storage, used only from the event loop thread."""
+
+    async def open(self) -> None:
+        """Acquire resources (files, connections); called once before any other method."""
+        ...
+
+    async def close(self) -> None:
+        """Flush every accepted write, then release resources."""
+        ...
+
+    async def load(self, doc: str) -> StoredDoc | None:
+        """The stored document, or None when it was never written."""
+        ...
+
+    async def append(self, doc: str, kind: str, first_seq: int, records: Sequence[bytes]) -> None:
+        """Durably append ``records`` numbered from ``first_seq``; returns once committed.
+
+        The first append of a document records its ``kind``; later appends with another kind
+        raise :class:`server.errors.StorageError` (one document never gets both engines).
+        """
+        ...
+
+    async def compact(self, doc: str, kind: str, snapshot: bytes, upto_seq: int) -> None:
+        """Durably replace the snapshot and log records ``<= upto_seq`` with ``snapshot``."""
+        ...
+
+    async def kind_of(self, doc: str) -> str | None:
+        """Which engine the stored document uses, without loading it (None: unknown doc)."""
+        ...
+
+    async def delete(self, doc: str) -> None:
+        """Remove every trace of the document (its name becomes free for either engine)."""
+        ...
