@@ -182,9 +182,12 @@ def _deliver_ot(
 
 def _concurrent_crdt(trace: ConcurrentTrace) -> tuple[str, list[str]]:
     """CRDT with one document per agent; updates travel through a server engine document."""
-    server = CRDTEngine.load()
+    # The trace has a few concurrent inserts at the same position, which a CRDT orders by client
+    # id; pinned ids (server 1, agents 2, 3, ...) make the replay deterministic, as it was when
+    # the trace was recorded.
+    server = CRDTEngine.load(client_id=1)
     n = trace.num_agents
-    agents = [CRDTEngine.load() for _ in range(n)]
+    agents = [CRDTEngine.load(client_id=2 + i) for i in range(n)]
     by_agent: list[list[list[bytes]]] = [[] for _ in range(n)]  # updates per agent's txn
     seen = [[0] * n for _ in range(n)]
     vvs = version_vectors(trace)

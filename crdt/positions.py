@@ -14,10 +14,13 @@ ASCII (its byte length equals its length).
 Invariants: ``len(chunks) == len(sizes) >= 1``; ``sizes[i] == len(chunks[i].encode())``; only the
 last chunk may be empty (and only when the whole text is); ``non_ascii`` counts chunks whose
 size differs from their length; the cursor ``(ci, cp, b)`` gives the code-point and byte start
-of chunk ``ci``.  The index is only changed *after* pycrdt accepted the edit it mirrors.
+of chunk ``ci``.  Edits return the byte offsets pycrdt needs; if pycrdt then refuses one (a bug,
+never bad input: positions are checked first), the document drops the index and rebuilds it.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 MAX_CHUNK = 512  # split above this many code points
 MIN_CHUNK = 64  # merge a chunk this small into its neighbour
@@ -47,24 +50,62 @@ class CodePointIndex:
         ci, cp, b = self._seek(pos)
         return b + self._bytes_into(ci, pos - cp)
 
-    def insert(self, pos: int, text: str, size: int) -> None:
-        """Mirror inserting ``text`` (``size`` UTF-8 bytes) at code point ``pos``."""
-        ci, cp, _ = self._seek(pos)
-        chunk = self._chunks[ci]
+    def insert(self, pos: int, text: str, size: int) -> int:
+        """Mirror inserting ``text`` (``size`` UTF-8 bytes) at code point ``pos``.
+
+        Returns the byte offset of ``pos`` before the insertion: where pycrdt must insert.
+        This is the hot path of non-ASCII typing, hence written out rather than composed.
+        """
+        ci, cp, b = self._ci, self._cp, self._b
+        chunks = self._chunks
+        chunk = chunks[ci]
+        if not cp <= pos <= cp + len(chunk):
+            ci, cp, b = self._seek(pos)
+            chunk = chunks[ci]
         off = pos - cp
-        was_ascii = self._sizes[ci] == len(chunk)
+        sizes = self._sizes
+        old = sizes[ci]
+        n = len(chunk)
+        if old == n:
+            offset = b + off
+        elif off <= n // 2:
+            offset = b + len(chunk[:off].encode())
+        else:
+            offset = b + old - len(chunk[off:].encode())
         chunk = chunk[:off] + text + chunk[off:]
-        self._chunks[ci] = chunk
-        self._sizes[ci] += size
+        chunks[ci] = chunk
+        sizes[ci] = new = old + size
         self.length += len(text)
-        self._recount(was_ascii, self._sizes[ci] == len(chunk))
+        if (old == n) != (new == len(chunk)):
+            self.non_ascii += 1 if old == n else -1
         if len(chunk) > MAX_CHUNK:
             self._split(ci)
+        return offset
 
     def delete(self, pos: int, length: int) -> tuple[int, int]:
         """Mirror deleting ``length`` code points at ``pos``; return (byte offset, byte length)."""
-        ci, cp, b = self._seek(pos)
+        ci, cp, b = self._ci, self._cp, self._b
         chunks, sizes = self._chunks, self._sizes
+        chunk = chunks[ci]
+        off = pos - cp
+        if off >= 0 and off + length < len(chunk):  # inside the cursor's chunk: the usual case
+            size = sizes[ci]
+            n = len(chunk)
+            if size == n:
+                start, gone = b + off, length
+            else:
+                start = b + self._bytes_into(ci, off)
+                gone = len(chunk[off : off + length].encode())
+            chunk = chunk[:off] + chunk[off + length :]
+            chunks[ci] = chunk
+            sizes[ci] = size - gone
+            self.length -= length
+            if size != n and size - gone == len(chunk):
+                self.non_ascii -= 1
+            if len(chunk) < MIN_CHUNK:
+                self._compact(ci)
+            return start, gone
+        ci, cp, b = self._seek(pos)
         off = pos - cp
         start = b + self._bytes_into(ci, off)
         removed = 0
@@ -140,7 +181,7 @@ class CodePointIndex:
 
     def _compact(self, ci: int) -> None:
         """Merge a chunk that shrank below ``MIN_CHUNK`` into a neighbour (if one fits)."""
-        chunks, sizes = self._chunks, self._sizes
+        chunks = self._chunks
         if len(chunks) > 1 and len(chunks[ci]) < MIN_CHUNK:
             if ci + 1 < len(chunks) and len(chunks[ci + 1]) + len(chunks[ci]) <= MAX_CHUNK:
                 self._merge(ci)
@@ -161,3 +202,23 @@ class CodePointIndex:
         chunks[ci] += chunks.pop(ci + 1)
         sizes[ci] += sizes.pop(ci + 1)
         self._recount(True, sizes[ci] == len(chunks[ci]))
+
+
+def rich_offset(chunks: list[tuple[Any, Any]], pos: int) -> int:
+    """Text offset of the place just after code point ``pos`` in a text holding embeds.
+
+    Position 0 is the very start; position p > 0 is right after the p-th character, before any
+    embed that follows it.  pycrdt counts each embed as one unit.
+    """
+    if pos == 0:
+        return 0
+    seen = units = 0
+    for content, _attrs in chunks:
+        if isinstance(content, str):
+            if pos <= seen + len(content):
+                return units + len(content[: pos - seen].encode())
+            seen += len(content)
+            units += len(content.encode())
+        else:
+            units += 1
+    return units

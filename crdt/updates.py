@@ -41,13 +41,16 @@ class UpdateSummary(NamedTuple):
 
     ``ends`` maps each client to the clock just past its last struct or deleted range in this
     update: once the document's state vector reaches every one of them, the update is fully
-    integrated (nothing of it is waiting for missing predecessors).
+    integrated (nothing of it is waiting for missing predecessors).  ``starts`` maps each client
+    with structs to the clock its first struct starts at: until the state vector reaches it, the
+    update cannot integrate.
     """
 
     empty: bool  # no structs and no deletions: applying it changes nothing
     plain_ascii: bool  # only ASCII strings, deletions, formatting: no embeds or nested types
     explicit_parent: bool  # some item names its parent by ID (only nested types do that)
     ends: dict[int, int]
+    starts: dict[int, int]
 
 
 def scan_update(update: bytes) -> UpdateSummary:
@@ -72,6 +75,7 @@ def _scan(data: bytes) -> UpdateSummary:
     plain = True
     explicit = False
     ends: dict[int, int] = {}
+    starts: dict[int, int] = {}
     size = len(data)
     if size and data[0] < 0x80:  # the struct-run count: almost always 0 or 1
         n_clients, pos = data[0], 1
@@ -86,13 +90,17 @@ def _scan(data: bytes) -> UpdateSummary:
         client, pos = _read_client(data, pos)
         clock, pos = uint(data, pos)
         end = clock
+        if n_structs and clock < starts.get(client, MAX_CLOCK + 1):
+            starts[client] = clock
         for _ in range(n_structs):
             if pos >= size:
                 raise DecodeError(f"unexpected end of data at byte {pos} (expected a struct)")
             info = data[pos]
             pos += 1
             ref = info & 0x1F
-            if ref == _GC or ref == _SKIP:
+            if ref > _SKIP:
+                raise DecodeError(f"unknown struct kind {ref} at byte {pos - 1}")
+            if ref in (_GC, _SKIP):
                 length, pos = uint(data, pos)
                 if length == 0:
                     raise DecodeError(f"zero-length struct at byte {pos}")
@@ -167,9 +175,7 @@ def _scan(data: bytes) -> UpdateSummary:
                     ends[client] = end
     if pos != size:
         raise DecodeError(f"{size - pos} unexpected bytes after the end of the update")
-    return UpdateSummary(
-        empty=not n_clients and not deletes, plain_ascii=plain, explicit_parent=explicit, ends=ends
-    )
+    return UpdateSummary(not n_clients and not deletes, plain, explicit, ends, starts)
 
 
 _VARINT = re.compile(rb"[\x80-\xff]{0,8}[\x00-\x7f]")
@@ -234,7 +240,7 @@ def _skip_rich_content(data: bytes, pos: int, ref: int) -> tuple[int, int]:
         for _ in range(count):
             pos = skip_any(data, pos)
         return count, pos
-    if ref == _BINARY or ref == _EMBED:
+    if ref in (_BINARY, _EMBED):
         return 1, read_var_bytes(data, pos)[1]
     if ref == _TYPE:
         type_ref, pos = read_var_uint(data, pos)
@@ -243,7 +249,24 @@ def _skip_rich_content(data: bytes, pos: int, ref: int) -> tuple[int, int]:
         if type_ref in _TYPE_REFS_WITH_NAME:
             pos = read_var_bytes(data, pos)[1]
         return 1, pos
-    if ref == _DOC:
-        pos = read_var_bytes(data, pos)[1]  # guid
-        return 1, skip_any(data, pos)  # options
-    raise DecodeError(f"unknown struct kind {ref} before byte {pos}")
+    # _DOC (kinds above _SKIP were refused by the caller)
+    pos = read_var_bytes(data, pos)[1]  # guid
+    return 1, skip_any(data, pos)  # options
+
+
+def decode_state_vector(state_vector: bytes) -> dict[int, int]:
+    """Decode an encoded state vector into ``{client: clock}``, or raise :class:`UpdateError`."""
+    if not isinstance(state_vector, bytes):
+        raise UpdateError(f"a state vector must be bytes, not {type(state_vector).__name__}")
+    try:
+        count, pos = read_var_uint(state_vector, 0)
+        check_count(state_vector, pos, count, "state vector entries")
+        state: dict[int, int] = {}
+        for _ in range(count):
+            client, pos = read_var_uint(state_vector, pos)
+            state[client], pos = read_var_uint(state_vector, pos)
+    except DecodeError as exc:
+        raise UpdateError(f"malformed state vector: {exc}") from None
+    if pos != len(state_vector):
+        raise UpdateError(f"malformed state vector: {len(state_vector) - pos} trailing bytes")
+    return state

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar, Self
 
-from crdt.document import CrdtDocument
+from crdt.document import EMPTY_UPDATE, CrdtDocument
 from crdt.errors import CrdtError, PositionError, TextError, UpdateError
 from engines.interface import NO_EFFECTS, Effects, EngineError
 
@@ -34,7 +34,11 @@ class CRDTEngine:
 
     @classmethod
     def load(
-        cls, snapshot: bytes | None = None, log: Iterable[bytes] = (), *, client_id: int | None = None
+        cls,
+        snapshot: bytes | None = None,
+        log: Iterable[bytes] = (),
+        *,
+        client_id: int | None = None,
     ) -> Self:
         """Open from a snapshot (a full update) and the updates logged after it.
 
@@ -49,7 +53,9 @@ class CRDTEngine:
             for update in log:
                 document.apply_update(update)
         except UpdateError as exc:
-            raise EngineError(f"cannot load the stored document: {exc}", ERR_UPDATE_INVALID) from None
+            raise EngineError(
+                f"cannot load the stored document: {exc}", ERR_UPDATE_INVALID
+            ) from None
         return cls(document)
 
     @staticmethod
@@ -62,7 +68,12 @@ class CRDTEngine:
         return CRDTEngine.load(snapshot, log).snapshot()
 
     def apply(self, change: Any, author: str = "") -> Effects:
-        """Merge a client's update; persist and broadcast it as received if it brought news."""
+        """Merge a client's update; persist and broadcast it as received if it brought news.
+
+        A duplicate (everything already known) or empty update has no effects at all.
+        """
+        if type(change) is not bytes and isinstance(change, bytearray | memoryview):
+            change = bytes(change)
         try:
             news = self.document.apply_update(change)
         except UpdateError as exc:
@@ -105,7 +116,7 @@ class CRDTEngine:
 
 
 def _local(update: bytes) -> Effects:
-    if len(update) <= 2:  # EMPTY_UPDATE: the edit changed nothing
+    if update == EMPTY_UPDATE:  # the edit changed nothing (empty text or length)
         return NO_EFFECTS
     return Effects(persist=(update,), broadcast=(update,))
 

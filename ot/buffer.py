@@ -6,33 +6,37 @@ rebuilds one chunk.  Python's ``len(str)`` already counts code points in O(1), s
 length is "cached" for free, and the total length is kept in ``_len``.
 
 Finding the chunk of a position: edits cluster (people type where they typed last), so the
-buffer remembers the last chunk it touched and its start offset, walks a few chunks from there,
-and falls back to prefix sums computed in C (``accumulate`` + ``bisect``) for far jumps.
+buffer remembers the last chunk it touched and its start offset and walks a chunk or two from
+there.  Far jumps (several people typing in different places) bisect a table of chunk starts.
+The table is kept lazily: an edit in chunk ``i`` only marks the starts after ``i`` stale (one
+comparison on the hot path), and a jump recomputes the stale tail in C (``accumulate``) only
+when it needs a position there.
 
 Invariants (checked by :meth:`TextBuffer.check_invariants` in tests):
 
 * ``_chunks`` is never empty; only the single chunk of an empty document may be empty;
 * every chunk is at most ``_max`` code points long;
-* ``_cs == sum(len(c) for c in _chunks[:_ci])`` and ``_len == sum(map(len, _chunks))``.
+* ``_cs == sum(len(c) for c in _chunks[:_ci])`` and ``_len == sum(map(len, _chunks))``;
+* ``_starts[i]`` is the start of chunk ``i`` for every ``i < _valid <= len(_chunks)``.
 
 Every op is validated before the first chunk changes, so a failing op changes nothing.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_right
 from itertools import accumulate
 
 from ot.text_op import check, dlen, has_lone_surrogate, not_applied
 
 DEFAULT_CHUNK_SIZE = 1024
-_WALK = 8  # chunks walked from the remembered one before computing prefix sums
+_WALK = 2  # chunks walked from the remembered one before bisecting the chunk starts
 
 
 class TextBuffer:
     """Mutable text in code points, edited by text-unicode ops or by insert/delete."""
 
-    __slots__ = ("_chunks", "_ci", "_cs", "_len", "_max", "_min")
+    __slots__ = ("_chunks", "_ci", "_cs", "_len", "_max", "_min", "_starts", "_valid")
 
     def __init__(self, text: str = "", chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         if type(text) is not str:
@@ -46,6 +50,8 @@ class TextBuffer:
         self._len = len(text)
         self._ci = 0  # index of the remembered chunk
         self._cs = 0  # start offset of the remembered chunk
+        self._starts: list[int] = []  # chunk start offsets, valid below _valid
+        self._valid = 0
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -188,9 +194,15 @@ class TextBuffer:
             else:
                 break
         else:
-            ends = list(accumulate(map(len, chunks)))
-            ci = bisect_left(ends, pos)
-            cs = ends[ci] - len(chunks[ci])
+            starts = self._starts
+            valid = self._valid
+            if not valid or pos > starts[valid - 1] + len(chunks[valid - 1]):
+                start = starts[valid - 1] + len(chunks[valid - 1]) if valid else 0
+                del starts[valid:]  # recompute the stale tail
+                starts.extend(accumulate(map(len, chunks[valid:-1]), initial=start))
+                valid = self._valid = len(chunks)
+            ci = bisect_right(starts, pos, 0, valid) - 1
+            cs = starts[ci]
         self._ci = ci
         self._cs = cs
         return ci, cs
@@ -207,6 +219,8 @@ class TextBuffer:
             off = pos - cs
         chunk = f"{chunk[:off]}{text}{chunk[off:]}" if off < len(chunk) else chunk + text
         self._len += len(text)
+        if self._valid > ci:  # starts after this chunk move
+            self._valid = ci + 1
         if len(chunk) <= self._max:
             chunks[ci] = chunk
         else:
@@ -241,6 +255,8 @@ class TextBuffer:
             chunk = f"{chunk[:off]}{chunk[end:]}" if end < len(chunk) else chunk[:off]
             if len(chunk) >= self._min:
                 chunks[ci] = chunk
+                if self._valid > ci:  # starts after this chunk move
+                    self._valid = ci + 1
                 return
             last = ci + 1
         else:  # the delete runs on into the chunks after this one
@@ -254,6 +270,8 @@ class TextBuffer:
                 last += 1
             else:
                 chunk = chunk[:off]
+        if self._valid > ci:  # chunks from here on change (a merge may reach back to ci - 1)
+            self._valid = ci
         chunks[ci:last] = [chunk]
         if len(chunk) > self._max:
             self._split(ci, chunk)
@@ -290,3 +308,6 @@ class TextBuffer:
             raise AssertionError("cached length is wrong")
         if not 0 <= self._ci < len(chunks) or self._cs != sum(map(len, chunks[:self._ci])):
             raise AssertionError("remembered chunk position is wrong")
+        starts = [0, *accumulate(map(len, chunks[:-1]))]
+        if self._valid > len(chunks) or self._starts[:self._valid] != starts[:self._valid]:
+            raise AssertionError("chunk start table is wrong")

@@ -105,14 +105,14 @@ class Client:
     @property
     def pending(self) -> bool:
         """True while some local edit is not yet acknowledged."""
-        return self.state is not SYNCHRONIZED
+        return not isinstance(self.state, Synchronized)
 
     # -- events ----------------------------------------------------------------------------------
 
     def edit(self, op: object, selection: Selection | None = None) -> Submission | None:
         """Apply a local edit (raises ``InvalidOpError``, text unchanged, if it does not fit);
         return the submission to send, if one is due now."""
-        checked = check(op)
+        checked = list(check(op))  # our own copy: the caller may reuse its list
         self._buffer.apply(checked)
         if selection is not None:
             self.selection = selection

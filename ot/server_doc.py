@@ -24,7 +24,6 @@ are no alternative: keeping many small ``orjson.dumps`` results alive fragments 
 from __future__ import annotations
 
 import sys
-from itertools import islice
 from typing import NamedTuple
 
 from ot.buffer import DEFAULT_CHUNK_SIZE, TextBuffer
@@ -61,7 +60,7 @@ def _unpack(c: _Packed) -> Component:
 
 
 def _op(record: _Record) -> Op:
-    return [_unpack(c) for c in islice(record, 2, None)]
+    return [_unpack(c) for c in record[2:]]
 
 
 def _check_version(version: object) -> int:
@@ -143,7 +142,7 @@ class ServerDocument:
         checked = check(op)
         dedup = src is not None and seq is not None
         at = version
-        for record in islice(self._log, version - self._oldest, None):
+        for record in self._log[version - self._oldest:]:  # a slice: O(ops since), not O(log)
             if dedup and record[0] == src and record[1] == seq:
                 raise DuplicateOpError(src, seq, at)  # type: ignore[arg-type]
             checked = transform_unchecked(checked, _op(record), True)
@@ -159,7 +158,7 @@ class ServerDocument:
         if version < self._oldest:
             raise OpTooOldError(version, self._oldest)
         return [CommittedOp(at, _op(r), r[0], r[1])
-                for at, r in enumerate(islice(self._log, version - self._oldest, None), version)]
+                for at, r in enumerate(self._log[version - self._oldest:], version)]
 
     def compact(self, keep: int) -> None:
         """Drop all but the last ``keep`` committed ops (e.g. behind a stored snapshot)."""

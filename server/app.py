@@ -31,7 +31,7 @@ from server.config import Config
 from server.context import Context
 from server.documents import Documents
 from server.errors import BadMessage, WeftError, close_reason
-from server.http.connection import WeftConnection
+from server.http.connection import connection_class
 from server.http.routes import HttpRoutes, doc_name, query_token
 from server.metrics import Metrics
 from server.protocols.sharedb import ShareDBSession
@@ -87,11 +87,10 @@ class WeftServer:
     async def start(self) -> None:
         await self.store.open()
         await self.relay.start()
-        WeftConnection.max_http_body = self.config.limits.max_http_body_bytes
         self._server = await serve(
             self._handle, self.config.host, self.config.port,
             process_request=self.routes.process_request,
-            create_connection=WeftConnection,
+            create_connection=connection_class(self.config.limits.max_http_body_bytes),
             max_size=self.config.limits.max_message_bytes or None,
             ping_interval=self.config.ping_interval,
             compression=None,  # deflate per connection would cost more than the fan-out

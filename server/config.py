@@ -36,8 +36,9 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     # Rooms with no connection for this long are stored and unloaded.
     room_idle_seconds: float = 30.0
-    # Group commit: writes arriving within this window share one SQLite transaction.
-    commit_delay_seconds: float = 0.002
+    # Group commit: writes queued while a transaction runs always share the next one; a delay
+    # > 0 also waits this long before each transaction (more batching, more latency).
+    commit_delay_seconds: float = 0.0
     # Compact a document's log into a snapshot after this many records.
     compact_every: int = 500
     web_root: Path | None = field(default_factory=default_web_root)

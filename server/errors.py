@@ -55,6 +55,14 @@ class BadMessage(ClientError):
     close_code = 1007
 
 
+class InvalidFrame(BadMessage):
+    """A binary frame that is not valid Yjs protocol; the connection is closed (4400: the
+    provider must not reconnect and send it again)."""
+
+    code = "ERR_FRAME_INVALID"
+    close_code = 4400
+
+
 class UnsupportedAction(ClientError):
     """A well-formed request this server does not implement (queries, historic snapshots)."""
 

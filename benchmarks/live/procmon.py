@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import threading
 import time
@@ -13,10 +14,8 @@ import psutil
 def rss_bytes(pids: list[int]) -> int:
     total = 0
     for pid in pids:
-        try:
+        with contextlib.suppress(psutil.Error):
             total += psutil.Process(pid).memory_info().rss
-        except psutil.Error:
-            pass
     return total
 
 

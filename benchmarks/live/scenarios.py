@@ -9,6 +9,7 @@ outside while the editors type.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import time
 import uuid
@@ -121,10 +122,8 @@ class Workers:
     def close(self) -> None:
         """Ask every worker to disconnect, then make sure each of ours has exited."""
         for conn in self.conns:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 conn.send(("close", None))
-            except (OSError, ValueError):
-                pass
         deadline = time.monotonic() + 15
         for proc in self.procs:
             proc.join(timeout=max(0.1, deadline - time.monotonic()))
@@ -157,10 +156,9 @@ def run_load(running: Running, load: Load, target: str) -> dict[str, Any]:
         for e, d in doc_of.items():
             doc_editors[d].append(e)
         try:
-            server_docs = {}
-            for endpoint in running.endpoints:
-                server_docs.update(asyncio.run(verify.read_all(endpoint, docs)))
-            verdict = verify.check(server_docs, doc_editors, keystrokes, results)
+            views = [asyncio.run(verify.read_all(ep, docs)) for ep in running.endpoints]
+            verdict = verify.check(views[0], doc_editors, keystrokes, results)
+            verify.check_replicas(verdict, views)
         except (OSError, TimeoutError, RuntimeError) as exc:
             verdict = verify.Verdict(ok=False, docs=len(docs))
             verdict.fail(f"could not read the documents back: {type(exc).__name__}: {exc}")
@@ -185,6 +183,7 @@ def run_load(running: Running, load: Load, target: str) -> dict[str, Any]:
         "expected_deliveries": sum(r["expected"] for r in results),
         "duplicates": sum(r["duplicates"] for r in results),
         "edits_per_s": sum(r["sent"] for r in results) / max(1e-9, typing_s),
+        "messages_per_s": sum(r["messages_sent"] for r in results) / max(1e-9, typing_s),
         "deliveries_per_s": sum(r["delivered"] for r in results) / span,
         **latency,
         "server": {
@@ -220,6 +219,8 @@ def ramp(running: Running, target: str, editors: int, rates: list[float], second
          workers: int = 2, bisect_steps: int = 1, progress: Any = None) -> dict[str, Any]:
     """Raise the per-editor rate until p99 exceeds the budget; bisect once or twice more.
 
+    A failing step during which the load generator was saturated is run a second time.
+
     Returns every step and the highest offered rate (edits/s over all editors) that held
     p99 <= 250 ms with everything delivered and converged.
     """
@@ -228,6 +229,12 @@ def ramp(running: Running, target: str, editors: int, rates: list[float], second
     def step(rate: float) -> bool:
         load = Load(f"ramp{editors}x{rate:g}", editors, 1, rate, seconds, workers)
         result = run_load(running, load, target)
+        if not result["sustained"] and result["generator"]["saturated"] and running.alive():
+            # The generator itself fell behind (a busy machine, usually): measure once more
+            # rather than blame the server for it.  Both attempts are kept.
+            retry = run_load(running, load, target)
+            retry["retry_of"] = result
+            result = retry
         steps.append(result)
         if progress is not None:
             progress(result)

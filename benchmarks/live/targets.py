@@ -85,6 +85,7 @@ class Target:
     protocol: str  # "yws", "hocuspocus" or "sharedb"
     family: str  # "weft" or "peer"
     start: Callable[[Path, int], Running]  # (log dir, replicas) -> Running
+    setup: str = ""  # how it runs, for the report
 
 
 def free_port() -> int:
@@ -152,7 +153,7 @@ def start_weft(engine: str, log_dir: Path, replicas: int = 1) -> Running:
                                   "server does not have yet (hook: benchmarks/live/targets.py)")
             redis_proc, redis_url = _start_redis(log_dir)
             helper_pids.append(redis_proc.pid)
-            cleanups.append(lambda: (redis_proc.terminate(), redis_proc.wait(timeout=10)))
+            cleanups.append(lambda: _end(redis_proc))
         endpoints = []
         for i in range(replicas):
             port = free_port()
@@ -165,6 +166,15 @@ def start_weft(engine: str, log_dir: Path, replicas: int = 1) -> Running:
         Running(f"weft-{engine}", procs, (), logs, cleanups).stop()
         raise
     return Running(f"weft-{engine}", procs, tuple(endpoints), logs, cleanups, helper_pids)
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
 
 
 def _start_redis(log_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -207,20 +217,40 @@ def start_pycrdt(scratch: Path) -> Callable[[Path, int], Running]:
     return start
 
 
+def _weft_starter(engine: str) -> Callable[[Path, int], Running]:
+    def start(log_dir: Path, replicas: int = 1) -> Running:
+        return start_weft(engine, log_dir, replicas)
+    return start
+
+
+WEFT_SETUP = ("`weft serve` (uvloop), SQLite store in a fresh temporary data dir, "
+              "`--max-ops-per-second 0` (the per-connection rate limit would cap the ramp)")
+
+
 def weft_targets() -> list[Target]:
     return [
-        Target("weft-crdt", "crdt", "yws", "weft", lambda d, r=1: start_weft("crdt", d, r)),
-        Target("weft-ot", "ot", "sharedb", "weft", lambda d, r=1: start_weft("ot", d, r)),
+        Target("weft-crdt", "crdt", "yws", "weft", _weft_starter("crdt"), WEFT_SETUP + "; "
+               "`/crdt/<doc>`, y-websocket protocol"),
+        Target("weft-ot", "ot", "sharedb", "weft", _weft_starter("ot"), WEFT_SETUP + "; "
+               "`/ot`, ShareDB protocol, text-unicode"),
     ]
 
 
 def peer_targets(scratch: Path = install.DEFAULT_SCRATCH) -> list[Target]:
     return [
         Target("y-websocket", "crdt", "yws", "peer",
-               start_node_peer("ywebsocket_server.cjs", "y-websocket", "yws", scratch)),
+               start_node_peer("ywebsocket_server.cjs", "y-websocket", "yws", scratch),
+               "@y/websocket-server `setupWSConnection` on ws, one Y.Doc per path, no "
+               "persistence (benchmarks/peers/ywebsocket_server.cjs)"),
         Target("hocuspocus", "crdt", "hocuspocus", "peer",
-               start_node_peer("hocuspocus_server.cjs", "hocuspocus", "hocuspocus", scratch)),
+               start_node_peer("hocuspocus_server.cjs", "hocuspocus", "hocuspocus", scratch),
+               "@hocuspocus/server defaults, no extensions (benchmarks/peers/"
+               "hocuspocus_server.cjs)"),
         Target("sharedb", "ot", "sharedb", "peer",
-               start_node_peer("sharedb_server.cjs", "sharedb", "sharedb", scratch)),
-        Target("pycrdt-websocket", "crdt", "yws", "peer", start_pycrdt(scratch)),
+               start_node_peer("sharedb_server.cjs", "sharedb", "sharedb", scratch),
+               "sharedb in-memory db and pub/sub, ot-text-unicode, "
+               "@teamwork/websocket-json-stream (benchmarks/peers/sharedb_server.cjs)"),
+        Target("pycrdt-websocket", "crdt", "yws", "peer", start_pycrdt(scratch),
+               "WebsocketServer behind websockets 17 (asyncio), own venv; room creation "
+               "serialized to work around a join race (benchmarks/peers/pycrdt_server.py)"),
     ]

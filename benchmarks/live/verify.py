@@ -62,7 +62,7 @@ async def read_yjs(ep: Endpoint, doc: str, timeout: float = 15.0) -> ServerDoc:
         update = await asyncio.wait_for(got, timeout)
     finally:
         await client.close()
-    ydoc = Doc()
+    ydoc: Doc = Doc()
     text = ydoc.get("text", type=Text)
     ydoc.apply_update(update)
     return ServerDoc(str(text))
@@ -103,6 +103,15 @@ async def read_all(ep: Endpoint, docs: list[str], concurrency: int = 16) -> dict
     return dict(await asyncio.gather(*(one(d) for d in docs)))
 
 
+def check_replicas(verdict: Verdict, views: list[dict[str, ServerDoc]]) -> None:
+    """Every replica must hold the same text as the first for every document."""
+    for i, view in enumerate(views[1:], start=1):
+        for doc, sd in views[0].items():
+            other = view.get(doc)
+            if other is None or other.text != sd.text:
+                verdict.fail(f"{doc}: replica {i} differs from replica 0")
+
+
 def check(
     server_docs: dict[str, ServerDoc],
     doc_editors: dict[str, list[int]],
@@ -132,11 +141,11 @@ def check(
             if doc in server_docs and text != server_docs[doc].text:
                 verdict.fail(f"{label}: editor's rebuilt text differs from the server's")
         for ed in result["editors"]:
-            sd = server_docs.get(ed["doc"])
-            if sd is None or sd.version is None:
+            got = server_docs.get(ed["doc"])
+            if got is None or got.version is None:
                 continue
-            if (ed["version"], ed["length"]) != (sd.version, len(sd.text)):
+            if (ed["version"], ed["length"]) != (got.version, len(got.text)):
                 verdict.fail(f"editor {ed['editor']} on {ed['doc']}: at v{ed['version']} with "
-                             f"{ed['length']} chars, server at v{sd.version} with "
-                             f"{len(sd.text)}")
+                             f"{ed['length']} chars, server at v{got.version} with "
+                             f"{len(got.text)}")
     return verdict

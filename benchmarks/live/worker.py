@@ -16,6 +16,7 @@ An idle run (``keystrokes == 0``) skips ``start``/``drained``.  Any failure is r
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 import traceback
 from array import array
@@ -159,6 +160,10 @@ async def _main(plan: WorkerPlan, conn: Connection) -> None:
         conn.send(("ready", {"editors": len(editors), "prep_s": prep_s,
                              "connect_s": time.monotonic() - t_conn}))
         command, arg = await _recv(conn)
+        # Nothing made during the run is cyclic; a full collection over hundreds of thousands
+        # of timestamps would stall the sender by tens of milliseconds.
+        gc.collect()
+        gc.disable()
         if command == "start":
             t0 = float(arg)
             tally.schedule = Schedule(t0, plan.rate)
@@ -166,6 +171,10 @@ async def _main(plan: WorkerPlan, conn: Connection) -> None:
             lags = await _type(plan, editors, tally.schedule)
             typing_s = time.monotonic() - t0
             await _drain(plan, editors)
+            for e in editors:
+                if e.client is None or e.client.closed.done():
+                    tally.error(f"editor {e.index} on {e.doc}: the server closed its connection "
+                                "during the run")
             cpu_s = time.process_time() - cpu0
             wall_s = time.monotonic() - t0
             conn.send(("drained", _result(editors, tally, lags, cpu_s, wall_s, typing_s)))
@@ -173,6 +182,7 @@ async def _main(plan: WorkerPlan, conn: Connection) -> None:
         if command != "close":
             raise RuntimeError(f"unexpected command from the parent: {command!r}")
     finally:
+        gc.enable()
         await asyncio.gather(*(e.client.close() for e in editors if e.client),
                              return_exceptions=True)
     conn.send(("closed", None))

@@ -24,6 +24,7 @@ import struct
 from collections.abc import Callable
 from typing import cast
 
+_c_apply_mask: Callable[[bytes, bytes], bytes] | None
 try:  # the C helper that ships with websockets; pure Python below otherwise
     from websockets.speedups import apply_mask as _c_apply_mask
 except ImportError:  # pragma: no cover - websockets always ships it on CPython wheels
@@ -83,8 +84,8 @@ class WSClient(asyncio.Protocol):
 
     # -- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
-        sock = transport.get_extra_info("socket")
+        self.transport = tr = cast(asyncio.Transport, transport)  # uvloop's is no subclass
+        sock = tr.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         request = (
@@ -92,7 +93,7 @@ class WSClient(asyncio.Protocol):
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {self._key.decode()}\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n"
         )
-        transport.write(request.encode())
+        tr.write(request.encode())
 
     def data_received(self, data: bytes) -> None:
         self.bytes_in += len(data)

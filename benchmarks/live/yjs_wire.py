@@ -132,7 +132,7 @@ def framing_for(protocol: str, doc: str) -> Framing:
 
 def generate_updates(editor: int, count: int) -> list[bytes]:
     """``count`` Yjs updates: editor ``editor`` typing its markers 0..count-1 in a row."""
-    doc = Doc()
+    doc: Doc = Doc()
     text = doc.get("text", type=Text)
     updates: list[bytes] = []
 
@@ -164,7 +164,7 @@ def merge(updates: list[bytes]) -> bytes:
 
 def text_of(updates: list[bytes]) -> str:
     """The text a client has after applying ``updates`` (used only after the run)."""
-    doc = Doc()
+    doc: Doc = Doc()
     text = doc.get("text", type=Text)
     for u in updates:
         doc.apply_update(u)

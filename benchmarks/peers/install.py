@@ -9,6 +9,7 @@ A stamp file records what was installed; nothing is reinstalled while it matches
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -96,11 +97,9 @@ def node_versions(scratch: Path = DEFAULT_SCRATCH) -> dict[str, str]:
             out[label] = json.loads(meta.read_text())["version"]
     node = shutil.which("node")
     if node:
-        try:
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             out["node"] = subprocess.run([node, "--version"], capture_output=True, text=True,
                                          timeout=10, check=False).stdout.strip()
-        except (OSError, subprocess.TimeoutExpired):
-            pass
     return out
 
 

@@ -3,12 +3,19 @@
 Run with the peers' own venv (``.bench-peers/pycrdt-venv``), not Weft's:
 ``python pycrdt_server.py HOST PORT``.  The small adapter gives websockets' connection the
 ``Channel`` shape pycrdt-websocket expects (``path``, ``send``, ``recv``, async iteration).
+
+One fix: in pycrdt-websocket 0.16.5, clients that join a new room at the same moment race in
+``start_room`` (the second start raises "YRoom already running" and that client is never
+served), so room creation is serialized with a lock.  Nothing else is changed.
 """
 
 import asyncio
+import contextlib
+import logging
 import sys
 
-from pycrdt.websocket import WebsocketServer
+import anyio
+from pycrdt.websocket import WebsocketServer, YRoom
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -28,18 +35,26 @@ class Channel:
             raise StopAsyncIteration from None
 
     async def send(self, message: bytes) -> None:
-        try:
+        with contextlib.suppress(ConnectionClosed):
             await self._ws.send(message)
-        except ConnectionClosed:
-            pass
 
     async def recv(self) -> bytes:
         message = await self._ws.recv()
         return message if isinstance(message, bytes) else message.encode()
 
 
+class SerializedRooms(WebsocketServer):
+    def __init__(self) -> None:
+        super().__init__()
+        self._rooms_lock = anyio.Lock()
+
+    async def get_room(self, name: str) -> YRoom:
+        async with self._rooms_lock:
+            return await super().get_room(name)
+
+
 async def main(host: str, port: int) -> None:
-    async with WebsocketServer() as server:
+    async with SerializedRooms() as server:
 
         async def handler(ws: ServerConnection) -> None:
             await server.serve(Channel(ws))
@@ -50,4 +65,6 @@ async def main(host: str, port: int) -> None:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(main(sys.argv[1], int(sys.argv[2])))

@@ -2,8 +2,8 @@
 
 It behaves like npm ``y-websocket``'s provider: on connect it sends sync step 1 and its
 awareness, answers the server's step 1 with step 2 (which is how edits made offline reach the
-server), applies updates, and relays its own edits as update frames.  Positions are code
-points::
+server), applies updates, and relays its own edits as update frames.  Frames are parsed and
+built by :mod:`crdt.sync`, awareness by pycrdt's ``Awareness``.  Positions are code points::
 
     client = await CRDTClient.connect("ws://127.0.0.1:8765/crdt", "notes/a")
     client.insert(0, "hello")
@@ -17,21 +17,17 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-import orjson
+from pycrdt import Awareness
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from crdt.document import CrdtDocument
-from crdt.lib0 import DecodeError, read_var_string
-from server.protocols.yjs_wire import (
-    SYNC_STEP1,
-    SYNC_STEP2,
-    AwarenessEntry,
+from crdt.sync import (
+    FrameKind,
     awareness_frame,
-    encode_awareness,
-    parse,
-    parse_awareness,
-    sync_frame,
+    read_frame,
+    sync_step1_frame,
+    sync_step2_frame,
     update_frame,
 )
 
@@ -45,12 +41,11 @@ class CRDTClient:
         self.doc = document or CrdtDocument()
         self.ws: ClientConnection | None = None
         self.synced = asyncio.Event()
-        self.awareness: dict[int, Any] = {}
+        self.presence = Awareness(self.doc.ydoc)
+        self.presence.set_local_state(None)
         self.permission_denied: list[str] = []
         self.close_code: int | None = None
         self.close_reason: str | None = None
-        self._clock = 0
-        self._local_state: Any = None
         self._changed = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
 
@@ -66,6 +61,12 @@ class CRDTClient:
         return self.doc.text
 
     @property
+    def awareness(self) -> dict[int, Any]:
+        """The other clients' awareness states, by Yjs client id."""
+        own = self.doc.client_id
+        return {c: s for c, s in self.presence.states.items() if c != own}
+
+    @property
     def connected(self) -> bool:
         return self.ws is not None and self._reader is not None and not self._reader.done()
 
@@ -74,8 +75,8 @@ class CRDTClient:
         self.synced.clear()
         self.ws = await connect(self.url, compression=None)
         self._reader = asyncio.get_running_loop().create_task(self._read(self.ws))
-        self._send(sync_frame(SYNC_STEP1, self.doc.state_vector()))
-        if self._local_state is not None:
+        self._send(sync_step1_frame(self.doc.state_vector()))
+        if self.presence.get_local_state() is not None:
             self._send_awareness()
         if wait_synced:
             await asyncio.wait_for(self.synced.wait(), 10)
@@ -98,8 +99,8 @@ class CRDTClient:
     def delete(self, pos: int, length: int) -> None:
         self._local(self.doc.delete(pos, length))
 
-    def set_awareness(self, state: Any) -> None:
-        self._local_state = state
+    def set_awareness(self, state: dict[str, Any] | None) -> None:
+        self.presence.set_local_state(state)
         self._send_awareness()
 
     async def wait_for(self, predicate: Callable[[str], bool], timeout: float = 10) -> None:
@@ -114,10 +115,8 @@ class CRDTClient:
             self._send(update_frame(update))
 
     def _send_awareness(self) -> None:
-        self._clock += 1
-        state = "null" if self._local_state is None else orjson.dumps(self._local_state).decode()
-        entry = AwarenessEntry(self.doc.client_id, self._clock, state)
-        self._send(awareness_frame(encode_awareness([entry])))
+        update = self.presence.encode_awareness_update([self.doc.client_id])
+        self._send(awareness_frame(update))
 
     def _send(self, frame: bytes) -> None:
         ws = self.ws
@@ -140,27 +139,16 @@ class CRDTClient:
             self._changed.set()
 
     def _handle(self, message: bytes) -> None:
-        frame = parse(message)
-        if frame.kind == "step1":
-            self._send(sync_frame(SYNC_STEP2, self.doc.diff(frame.payload)))
-        elif frame.kind in ("step2", "update"):
+        frame = read_frame(message)
+        kind = frame.kind
+        if kind is FrameKind.SYNC_STEP1:
+            self._send(sync_step2_frame(self.doc.diff(frame.payload)))
+        elif kind is FrameKind.SYNC_STEP2 or kind is FrameKind.SYNC_UPDATE:
             self.doc.apply_update(frame.payload)
-            if frame.kind == "step2":
+            if kind is FrameKind.SYNC_STEP2:
                 self.synced.set()
-            self._changed.set()
-        elif frame.kind == "awareness":
-            for entry in parse_awareness(frame.payload):
-                if entry.client == self.doc.client_id:
-                    continue
-                if entry.state == "null":
-                    self.awareness.pop(entry.client, None)
-                else:
-                    self.awareness[entry.client] = orjson.loads(entry.state)
-            self._changed.set()
-        elif frame.kind == "auth":
-            try:
-                reason = read_var_string(frame.payload, 1)[0]
-            except DecodeError:
-                reason = repr(frame.payload)
-            self.permission_denied.append(reason)
-            self._changed.set()
+        elif kind is FrameKind.AWARENESS:
+            self.presence.apply_awareness_update(frame.payload, "server")
+        elif kind is FrameKind.AUTH:
+            self.permission_denied.append(frame.payload.decode(errors="replace"))
+        self._changed.set()

@@ -22,6 +22,7 @@ MAX_HEAD_BYTES = 16 * 1024
 class WeftConnection(ServerConnection):
     """ServerConnection with request-body support and per-connection limits."""
 
+    # Set per server through :func:`connection_class`.
     max_http_body = 1024 * 1024
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -69,6 +70,11 @@ class WeftConnection(ServerConnection):
     def _pass_through(self, data: bytes) -> None:
         self._head = None
         super().data_received(data)
+
+
+def connection_class(max_http_body: int) -> type[WeftConnection]:
+    """A subclass bound to one server's body limit (websockets wants a class, not a factory)."""
+    return type("WeftConnection", (WeftConnection,), {"max_http_body": max_http_body})
 
 
 def _content_length(head: bytes) -> int | None:

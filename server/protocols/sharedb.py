@@ -21,6 +21,7 @@ endpoint and the REST API; the engine is fixed per document (see :mod:`server.ro
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -100,6 +101,7 @@ class ShareDBSession:
         limits = ctx.config.limits
         self.bucket = TokenBucket(limits.max_ops_per_second, limits.ops_burst)
         self.presence = PresenceState(presence_hub(ctx), self)
+        self._closing: asyncio.Task[None] | None = None
         self.handlers: dict[str, Handler] = {
             "hs": self._handshake, "f": self._fetch, "s": self._subscribe,
             "u": self._unsubscribe, "bf": self._bulk, "bs": self._bulk, "bu": self._bulk,
@@ -114,11 +116,15 @@ class ShareDBSession:
         try:
             async for message in self.ws:
                 self.ctx.metrics.received(len(message))
+                if self._closing is not None:
+                    break
                 await self.handle(message)
         except ConnectionClosed:
             pass
         finally:
             self.close()
+            if self._closing is not None:  # finish our close before websockets sends 1000
+                await self._closing
 
     def close(self) -> None:
         """Leave every room and presence channel (idempotent)."""
@@ -134,9 +140,13 @@ class ShareDBSession:
         self.ctx.metrics.sent(len(frame))
 
     def drop(self, error: WeftError) -> None:
+        if self._closing is not None:
+            return
         self.ctx.metrics.closes_total[error.close_code] += 1
         self.close()
-        self.ws.loop.create_task(self.ws.close(error.close_code, close_reason(error)))
+        self._closing = self.ws.loop.create_task(
+            self.ws.close(error.close_code, close_reason(error))
+        )
 
     async def handle(self, message: str | bytes) -> None:
         """Answer one frame: a reply or an error reply, whatever happens."""
@@ -268,12 +278,18 @@ class ShareDBSession:
             for doc_id in ids:
                 await self._unsubscribe({"c": collection, "d": doc_id})
             return {"a": "bu", "c": collection, "b": ids}
-        versions = dict.fromkeys(ids) if isinstance(ids, list) else ids
+        if isinstance(ids, dict):
+            # From known versions: ops are sent, the reply only echoes the ids; a failure
+            # fails the whole request, as in ShareDB (the client has no per-doc slot for it).
+            for doc_id, version in ids.items():
+                await self._read(collection, doc_id, doc_name(collection, doc_id), version,
+                                 subscribe=action == "bs")
+            return {"a": action, "c": collection, "b": ids}
         data: dict[str, Any] = {}
-        for doc_id, version in versions.items():
+        for doc_id in ids:
             name = doc_name(collection, doc_id)
             try:
-                result = await self._read(collection, doc_id, name, version,
+                result = await self._read(collection, doc_id, name, None,
                                           subscribe=action == "bs")
             except EngineError as exc:
                 data[doc_id] = {"error": from_engine_error(exc).as_dict()}
@@ -281,14 +297,8 @@ class ShareDBSession:
                 self._count(exc)
                 data[doc_id] = {"error": exc.as_dict()}
             else:
-                data[doc_id] = result.get("data")
-        if isinstance(ids, list):
-            return {"a": action, "c": collection, "data": data}
-        errors = {k: v for k, v in data.items() if isinstance(v, dict) and "error" in v}
-        reply: dict[str, Any] = {"a": action, "c": collection, "b": ids}
-        if errors:  # only per-doc errors need a data map when versions were sent
-            reply = {"a": action, "c": collection, "data": errors}
-        return reply
+                data[doc_id] = result["data"]
+        return {"a": action, "c": collection, "data": data}
 
     async def _snapshot(self, request: dict[str, Any]) -> Reply:
         """``nf``/``nt``: read-only snapshot requests; only the current version is kept."""

@@ -5,12 +5,13 @@ the room is loaded from the store *before* anything is sent, then the server sen
 (its state vector) and the awareness states it knows; the client answers with step 2 (what the
 server lacks — this is how offline edits merge) and sends its own step 1, answered with step 2.
 
-Fan-out is the hot path and stays thin: an update is applied to the room's document (this also
-validates it: garbage must not reach the other clients), then the frame **as received** is
-broadcast to every other connection with one ``broadcast()`` call, and stored in parallel (see
-:mod:`server.rooms.adapters` for why CRDT may broadcast before durability).  Awareness frames
-are forwarded as received; the room only decodes them to remember states for newcomers and to
-announce the departure of a connection's clients when it closes.
+The protocol logic is the pure :class:`crdt.sync.SyncServer` (one per room, holding the
+awareness registry); this module moves bytes.  Fan-out is the hot path and stays thin: an
+update is applied through the room's engine (which validates it: garbage must not reach the
+other clients), then the frame **as received** is broadcast to every other connection with one
+``broadcast()`` call and stored in parallel (:mod:`server.rooms.adapters` says why CRDT may
+broadcast before durability).  Awareness frames are forwarded as received — to the sender too,
+as y-websocket's server does: a lone provider drops its socket after 30 s without a message.
 
 Errors end the connection with a close code and a reason (Yjs has no error message):
 malformed frames 4400, document too large 4413, wrong engine 4409, forbidden 4403, rate limit
@@ -29,34 +30,29 @@ from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import broadcast
 from websockets.exceptions import ConnectionClosed
 
-from crdt.errors import is_panic
+from crdt.errors import ProtocolError, is_panic
+from crdt.sync import SyncServer, permission_denied_frame, update_frame
+from engines.crdt_engine import CRDTEngine
 from engines.interface import Effects, Engine, EngineError
 from server.auth import Grant
 from server.context import Context
-from server.errors import RateLimited, ReadOnly, WeftError, close_reason
+from server.errors import InvalidFrame, RateLimited, ReadOnly, WeftError, close_reason
 from server.limits import TokenBucket
-from server.protocols.yjs_awareness import AwarenessTable
-from server.protocols.yjs_wire import (
-    SYNC_STEP1,
-    SYNC_STEP2,
-    BadFrame,
-    awareness_frame,
-    parse,
-    permission_denied_frame,
-    sync_frame,
-    update_frame,
-)
 from server.relay.base import RelayMessage
 from server.rooms.room import Room
 
 log = logging.getLogger("weft.crdt")
 
 
-def awareness_of(room: Room) -> AwarenessTable:
+def sync_of(room: Room) -> SyncServer:
+    """The room's protocol state (created with the room's engine, gone with it)."""
     if room.presence is None:
-        room.presence = AwarenessTable()
-    table: AwarenessTable = room.presence
-    return table
+        engine = room.require_engine()
+        if not isinstance(engine, CRDTEngine):
+            raise TypeError(f"expected a CRDT engine, got {type(engine).__name__}")
+        room.presence = SyncServer(engine.document)
+    sync: SyncServer = room.presence
+    return sync
 
 
 class YjsSession:
@@ -73,6 +69,7 @@ class YjsSession:
         self.bucket = TokenBucket(limits.max_ops_per_second, limits.ops_burst)
         self.told_read_only = False
         self.closed = False
+        self._closing: asyncio.Task[None] | None = None
 
     @property
     def ws(self) -> Connection:
@@ -88,7 +85,9 @@ class YjsSession:
         self.ctx.metrics.closes_total[error.close_code] += 1
         self.ctx.metrics.errors_total[error.code] += 1
         self.leave()
-        self._ws.loop.create_task(self._ws.close(error.close_code, close_reason(error)))
+        self._closing = self._ws.loop.create_task(
+            self._ws.close(error.close_code, close_reason(error))
+        )
 
     async def run(self) -> None:
         self.grant.check(self.name, write=False)
@@ -99,11 +98,8 @@ class YjsSession:
             room.release()
         self.room = room
         room.remote_handler = on_remote
-        engine = room.require_engine()
-        self.send(sync_frame(SYNC_STEP1, engine.token))
-        states = awareness_of(room).snapshot()
-        if states is not None:
-            self.send(awareness_frame(states))
+        for frame in sync_of(room).open(self):
+            self.send(frame)
         try:
             async for message in self._ws:
                 self.ctx.metrics.received(len(message))
@@ -117,6 +113,8 @@ class YjsSession:
             pass
         finally:
             self.leave()
+            if self._closing is not None:  # finish our close before websockets sends 1000
+                await self._closing
 
     def leave(self) -> None:
         """Leave the room; tell the others this connection's awareness clients are gone."""
@@ -127,45 +125,41 @@ class YjsSession:
         if room is None:
             return
         room.leave(self)
-        gone = awareness_of(room).remove_owner(self)
-        if gone is not None:
-            room.fanout(awareness_frame(gone))
+        if room.presence is not None:
+            for frame in sync_of(room).close(self):
+                room.fanout(frame)
 
     def handle(self, message: str | bytes) -> None:
         """Handle one frame synchronously (nothing here waits: fan-out is immediate)."""
-        if isinstance(message, str):
-            raise BadFrame("the Yjs protocol uses binary frames; got a text frame")
         room = self.room
         if room is None:
             return
-        frame = parse(message)
-        kind = frame.kind
-        if kind == "update" or kind == "step2":
-            self._update(room, frame.payload, message if kind == "update" else None)
-        elif kind == "awareness":
-            awareness_of(room).apply(frame.payload, owner=self)
-            room.fanout(message, exclude=self)
-        elif kind == "step1":
-            engine = room.require_engine()
-            try:
-                missing = engine.newcomer_state(frame.payload)
-            except EngineError as exc:
-                raise BadFrame(f"invalid state vector in sync step 1: {exc}") from None
-            self.send(sync_frame(SYNC_STEP2, missing))
-        elif kind == "query_awareness":
-            states = awareness_of(room).snapshot()
-            self.send(awareness_frame(states if states is not None else b"\x00"))
-        else:  # auth: only servers send it
-            self.send(permission_denied_frame("clients do not send auth messages"))
+        if isinstance(message, str):
+            raise InvalidFrame("the Yjs protocol uses binary frames; got a text frame")
+        try:
+            reaction = sync_of(room).receive(self, message)
+        except ProtocolError as exc:
+            raise InvalidFrame(str(exc)) from None
+        if reaction.update is not None:
+            if not self._update(room, reaction.update):
+                return
+            for frame in reaction.broadcast:
+                room.fanout(frame, exclude=self)
+            return
+        for frame in reaction.reply:
+            self.send(frame)
+        for frame in reaction.broadcast:  # awareness: everyone, the sender included
+            room.fanout(frame)
 
-    def _update(self, room: Room, update: bytes, frame: bytes | None) -> None:
+    def _update(self, room: Room, update: bytes) -> bool:
+        """Apply a client's update through the engine; True if it brought news."""
         if not self.grant.can_write:
             self.ctx.metrics.errors_total[ReadOnly.code] += 1
             if not self.told_read_only:
                 self.told_read_only = True
                 self.send(permission_denied_frame(close_reason(ReadOnly(
                     f"read-only token for {self.name!r}: your edits are not saved or shared"))))
-            return
+            return False
         if not self.bucket.take():
             raise RateLimited(f"more than {self.ctx.config.limits.max_ops_per_second:g} "
                               "updates/s; reconnecting will resync")
@@ -174,13 +168,12 @@ class YjsSession:
             effects, _ = room.change(lambda e: e.apply(update, author), author=author,
                                      growth=len(update))
         except EngineError as exc:
-            raise BadFrame(f"{exc.code}: {exc}") from None
+            raise InvalidFrame(f"{exc.code}: {exc}") from None
         except BaseException as exc:
             if is_panic(exc):
-                raise BadFrame(f"update rejected by the CRDT library: {exc}") from None
+                raise InvalidFrame(f"update rejected by the CRDT library: {exc}") from None
             raise
-        if effects.broadcast:
-            room.fanout(frame if frame is not None else update_frame(update), exclude=self)
+        return bool(effects.broadcast)
 
 
 def server_change(room: Room, apply_fn: Callable[[Engine], Effects], growth: int,

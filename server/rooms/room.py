@@ -1,13 +1,11 @@
-"""A room: one open document — its engine, its connections, their presence — and the fixed
-order in which every accepted change's effects are carried out.
+"""A room: one open document — its engine, its connections, their presence.
 
-The order (DESIGN: store, then acknowledge, then relay) lives here so no protocol can get it
-wrong.  :meth:`Room.change` applies a change to the engine and numbers its log records in the
-same synchronous step (so a snapshot taken at any point covers exactly the records numbered so
-far), queues the records for the store, and runs the caller's ``on_durable`` callback once the
-records are committed — always in commit order, even when group commits finish together.
+:meth:`Room.change` applies a change to the engine and numbers its log records in the same
+synchronous step (so a snapshot taken at any moment covers exactly the records numbered so
+far), queues the records for the store, and hands the effects to the room's
+:class:`~server.rooms.pipeline.Pipeline`, which delivers them in commit order once durable.
 
-Rooms do not speak any wire protocol; they fan out frames the protocol adapters encoded once
+Rooms speak no wire protocol: they fan out frames the protocol adapters encoded once
 (``broadcast()``: one encoding, many sockets) and drop readers that fall too far behind.
 """
 
@@ -15,9 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from websockets.asyncio.connection import Connection
@@ -30,6 +27,7 @@ from server.metrics import Metrics
 from server.relay.base import Relay, RelayMessage
 from server.rooms.adapters import EngineAdapter
 from server.rooms.lifecycle import RoomEvent, RoomState, next_state
+from server.rooms.pipeline import Pending, Pipeline
 from server.store.base import Store, StoredDoc
 
 log = logging.getLogger("weft.room")
@@ -59,17 +57,6 @@ class ChangeEvent:
 
 Listener = Callable[[ChangeEvent], None]
 RemoteHandler = Callable[["Room", RelayMessage], None]
-
-
-@dataclass(slots=True)
-class _Pending:
-    """One change waiting for its records to be durable before its effects are delivered."""
-
-    write: asyncio.Future[None] | None
-    effects: Effects
-    author: str
-    on_durable: Callable[[Effects], None] | None
-    done: asyncio.Future[Effects] = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +103,7 @@ class Room:
         self.records_since_snapshot = 0
         self.doc_bytes = 0
         self._on_unloaded = on_unloaded
-        self._pipeline: deque[_Pending] = deque()
+        self._pipeline = Pipeline(self._deliver, self.fail)
         self._loaded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._idle_timer: asyncio.TimerHandle | None = None
         self._compacting: asyncio.Task[None] | None = None
@@ -254,11 +241,7 @@ class Room:
         for peer in list(self.peers):
             peer.drop(error)
         self.peers.clear()
-        while self._pipeline:
-            pending = self._pipeline.popleft()
-            if not pending.done.done():
-                pending.done.set_exception(error)
-                pending.done.exception()
+        self._pipeline.fail_all(error)
         self._retire()
 
     # ---- changes ---------------------------------------------------------------------------
@@ -302,22 +285,16 @@ class Room:
         engine = self.require_engine()
         self.check_growth(growth)
         effects = apply(engine)
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[Effects] = loop.create_future()
         write: asyncio.Future[None] | None = None
         if effects.persist:
             first, self.next_seq = self.next_seq, self.next_seq + len(effects.persist)
             append = self.store.append(self.name, self.kind, first, effects.persist)
-            write = loop.create_task(append)
-            write.add_done_callback(self._drain)
+            write = asyncio.get_running_loop().create_task(append)
             self.stored = True
             self.doc_bytes += growth
         if not effects.empty:
             self.metrics.op(self.kind)
-        self._pipeline.append(_Pending(write, effects, author, on_durable, done))
-        if write is None:
-            self._drain()
-        return effects, done
+        return effects, self._pipeline.push(write, effects, author, on_durable)
 
     def after_durable(self, callback: Callable[[], None]) -> asyncio.Future[Effects]:
         """Run ``callback`` once every change accepted so far is durable and delivered.
@@ -326,27 +303,9 @@ class Room:
         newcomer can be sent state captured *now* and join the room in one step: it then misses
         no later change and never sees a change that is not yet durable.
         """
-        done: asyncio.Future[Effects] = asyncio.get_running_loop().create_future()
-        self._pipeline.append(_Pending(None, NO_EFFECTS, "", lambda _: callback(), done))
-        self._drain()
-        return done
+        return self._pipeline.push(None, NO_EFFECTS, "", lambda _: callback())
 
-    def _drain(self, _: object = None) -> None:
-        while self._pipeline:
-            head = self._pipeline[0]
-            if head.write is not None and not head.write.done():
-                return
-            self._pipeline.popleft()
-            error = None if head.write is None else head.write.exception()
-            if error is not None:
-                failure = error if isinstance(error, WeftError) else StorageError(str(error))
-                head.done.set_exception(failure)
-                head.done.exception()
-                self.fail(failure)
-                return
-            self._deliver(head)
-
-    def _deliver(self, pending: _Pending) -> None:
+    def _deliver(self, pending: Pending) -> None:
         effects = pending.effects
         try:
             if pending.on_durable is not None:
@@ -361,8 +320,6 @@ class Room:
                 self._relay(effects.persist), name=f"relay {self.name}"
             )
             self._maybe_compact()
-        if not pending.done.done():
-            pending.done.set_result(effects)
 
     async def _relay(self, records: tuple[bytes, ...]) -> None:
         try:
@@ -413,7 +370,7 @@ class Room:
     async def flush(self, *, compact: bool = False) -> None:
         """Wait until every change accepted so far is durable (and compacted if asked)."""
         if self._pipeline:
-            await asyncio.gather(*(p.done for p in list(self._pipeline)), return_exceptions=True)
+            await asyncio.gather(*self._pipeline.waiting(), return_exceptions=True)
         if self._failed is not None:
             raise self._failed
         if self._compacting is not None:
@@ -439,17 +396,20 @@ class Room:
         """
         limit = self.settings.max_outgoing_bytes
         targets: list[Connection] = []
+        slow: list[Peer] = []
         for peer in self.peers:
             ws = peer.ws
             if peer is exclude or ws is None or ws.protocol.state is not State.OPEN:
                 continue
             if limit > 0 and ws.transport.get_write_buffer_size() > limit:
-                self.drop_slow(peer)
+                slow.append(peer)
                 continue
             targets.append(ws)
         if targets:
             broadcast(targets, frame, text=text)
             self.metrics.sent(len(frame), len(targets))
+        for peer in slow:
+            self.drop_slow(peer)
         return len(targets)
 
     def drop_slow(self, peer: Peer) -> None:

@@ -43,21 +43,58 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_healthy(base_url: str, proc: subprocess.Popen[bytes] | None, log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"weft server exited with {proc.returncode}:\n{log.read_text()}")
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(f"{base_url}/healthz", timeout=1) as response,
-        ):
-            if response.status == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(
-        f"weft server not healthy after {SERVER_START_TIMEOUT_S}s:\n{log.read_text()}"
-    )
+class WeftProcess:
+    """`python -m server serve` on a fixed loopback port and data directory; restartable."""
+
+    def __init__(self, port: int, data_dir: Path, log: Path) -> None:
+        self.port, self.data_dir, self.log = port, data_dir, log
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [
+            sys.executable, "-m", "server", "serve", "--host", "127.0.0.1",
+            "--port", str(self.port), "--data-dir", str(self.data_dir),
+        ]
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"weft server exited with {self.proc.returncode}:\n{self.log.read_text()}"
+                )
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response,
+            ):
+                if response.status == 200:
+                    return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(
+            f"weft server not healthy after {SERVER_START_TIMEOUT_S}s:\n{self.log.read_text()}"
+        )
+
+    def stop(self) -> None:
+        """SIGTERM: the server closes connections (1001) and flushes its store."""
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+def new_weft_process(tmp_path_factory: pytest.TempPathFactory) -> WeftProcess:
+    if not (DIST / "index.html").is_file():
+        pytest.fail("web_client/dist is not built: run `npm ci && npm run build` in web_client "
+                    "(./scripts/test does it)")
+    workdir = tmp_path_factory.mktemp("weft-server")
+    return WeftProcess(free_port(), workdir / "data", workdir / "server.log")
 
 
 @pytest.fixture(scope="session")
@@ -67,29 +104,23 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external.rstrip("/")
         return
-    if not (DIST / "index.html").is_file():
-        pytest.fail("web_client/dist is not built: run `npm ci && npm run build` in web_client "
-                    "(./scripts/test does it)")
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("weft-server")
-    log = workdir / "server.log"
-    command = [
-        sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--data-dir", str(workdir / "data"),
-    ]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    server = new_weft_process(tmp_path_factory)
+    server.start()
     try:
-        wait_healthy(url, proc, log)
-        yield url
+        yield server.url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        server.stop()
+
+
+@pytest.fixture
+def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeftProcess]:
+    """A server for one test alone, which the test may stop and start again."""
+    server = new_weft_process(tmp_path_factory)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

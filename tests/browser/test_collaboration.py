@@ -100,3 +100,23 @@ async def test_emoji_and_other_scripts_arrive_intact(browser, base_url, doc_name
     await alice.page.keyboard.press("Backspace")
     assert await wait_converged(alice, bob) == expected.replace("𝄞", "")
     no_page_errors(alice, bob)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_editors_reconnect_after_a_server_restart_and_lose_nothing(
+    browser, own_server, doc_name, engine
+):
+    alice = await Editor.open(browser, own_server.url, doc_name, engine, "Alice")
+    bob = await Editor.open(browser, own_server.url, doc_name, engine, "Bob")
+    await alice.type_at_start("saved before the restart|")
+    await wait_converged(alice, bob)
+
+    own_server.stop()
+    for editor in (alice, bob):
+        await editor.wait_for("s => s.connection === 'reconnecting'", "reconnecting")
+    await asyncio.gather(alice.type_at_start("A: "), bob.type_at_end(" :B"))
+    await alice.wait_for("s => s.pending > 0", "holding unsent edits")
+    own_server.start()
+
+    assert await wait_converged(alice, bob) == "A: saved before the restart| :B"
+    no_page_errors(alice, bob)

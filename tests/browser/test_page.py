@@ -78,3 +78,13 @@ async def test_without_an_engine_in_the_url_the_documents_own_engine_is_used(
     assert (await visitor.stats())["engine"] == "ot"
     assert "engine=ot" in visitor.page.url
     assert await wait_converged(owner, visitor) == "made with OT"
+
+
+async def test_an_invalid_document_name_is_explained_instead_of_opened(browser, base_url):
+    page = await browser.new_page()
+    await page.goto(f"{base_url}/?doc=a%2Fb&engine=crdt")
+
+    await page.locator("#banner").wait_for(state="visible")
+    assert "is not a document name here" in await page.inner_text("#banner")
+    assert await page.get_attribute("body", "data-page") == "picker"
+    assert await page.evaluate("() => window.weft === undefined")

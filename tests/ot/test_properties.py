@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from ot.cursor import transform_position, transform_selection
 from ot.invert import invert, make_invertible
 from ot.text_op import apply, check, normalize
-from ot.transform import compose, transform
+from ot.transform import compose, transform, transform_general, transform_unchecked
 from tests.ot.ot_random import nonempty_texts, ops_on, texts
 
 PROPERTY = settings(max_examples=300, derandomize=True, deadline=None)
@@ -125,3 +125,26 @@ def test_cursor_keeps_its_character_when_text_is_inserted_elsewhere(
     for cursor in range(len(doc)):
         moved = transform_position(cursor, op)
         assert new[moved] == doc[cursor] or (cursor == at and new[moved:].startswith(text))
+
+
+@st.composite
+def single_edits_on(draw: st.DrawFn, doc: str) -> list:
+    """One insert or one delete (length or text form) somewhere in ``doc``."""
+    pos = draw(st.integers(0, len(doc)))
+    if pos < len(doc) and draw(st.booleans()):
+        n = draw(st.integers(1, len(doc) - pos))
+        c: object = {"d": doc[pos:pos + n]} if draw(st.booleans()) else {"d": n}
+    else:
+        c = draw(nonempty_texts)
+    return [pos, c] if pos else [c]
+
+
+@settings(max_examples=1000, derandomize=True, deadline=None)
+@given(st.data())
+def test_the_single_edit_fast_path_equals_the_general_transform(data: st.DataObject) -> None:
+    doc = data.draw(texts)
+    short = st.one_of(single_edits_on(doc), ops_on(doc, max_steps=2))  # also ["x", {"d": 1}]
+    a = data.draw(short)
+    b = data.draw(short)
+    for left in (True, False):
+        assert transform_unchecked(a, b, left) == transform_general(a, b, left)

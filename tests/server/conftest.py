@@ -6,19 +6,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from tests.server.node_driver import NODE, NodeClient
 
 from server.app import WeftServer
 from server.config import Config
 from server.limits import Limits
+from tests.server.node_driver import NODE, NodeClient
 
 requires_node = pytest.mark.skipif(NODE is None, reason="node is not installed")
 
 
 def make_config(tmp_path: Path | None = None, **overrides) -> Config:
-    limits = overrides.pop("limits", Limits(max_ops_per_second=0))
-    return Config(port=0, data_dir=tmp_path, web_root=None, room_idle_seconds=0.5,
-                  ping_interval=None, limits=limits, **overrides)
+    settings = {"port": 0, "data_dir": tmp_path, "web_root": None, "room_idle_seconds": 0.5,
+                "ping_interval": None, "limits": Limits(max_ops_per_second=0), **overrides}
+    return Config(**settings)
 
 
 @pytest.fixture

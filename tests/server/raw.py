@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import orjson
@@ -27,7 +28,11 @@ class RawOT:
         await self.ws.send(message if isinstance(message, str) else orjson.dumps(message).decode())
 
     async def recv(self, timeout: float = 5) -> dict[str, Any]:
-        return orjson.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        frame = await asyncio.wait_for(self.ws.recv(), timeout)
+        try:
+            return orjson.loads(frame)
+        except orjson.JSONDecodeError:  # lone surrogates echoed back: JS parses these too
+            return json.loads(frame)
 
     async def rpc(self, message: dict[str, Any] | str, timeout: float = 5) -> dict[str, Any]:
         await self.send(message)

@@ -24,10 +24,11 @@ const isRefusal = (code) => code >= 4000 && code < 4500
 
 export class CrdtSession {
   /**
-   * @param {{url: string, docName: string, user: {name: string, colour: string}}} options
-   *   url: the server's CRDT endpoint without the document, e.g. ws://127.0.0.1:8080/crdt
+   * @param {{url: string, room: string, user: {name: string, colour: string}}} options
+   *   url: the server's CRDT endpoint without the document, e.g. ws://127.0.0.1:8080/crdt;
+   *   room: the server's name of the document (percent-encoded into the URL path)
    */
-  constructor ({ url, docName, user }) {
+  constructor ({ url, room, user }) {
     this.engine = 'crdt'
     this.onChange = () => {}
     this.refused = null
@@ -45,7 +46,7 @@ export class CrdtSession {
     this.ytext = this.ydoc.getText('text')
     // disableBc: tabs of one browser sync through the server like everyone else, so what the
     // page shows as "connected" or "offline" is the whole truth.
-    this.provider = new WebsocketProvider(url, encodeURIComponent(docName), this.ydoc, {
+    this.provider = new WebsocketProvider(url, encodeURIComponent(room), this.ydoc, {
       disableBc: true,
       maxBackoffTime: 2500,
       shouldReconnect: (event) => !isRefusal(event.code)

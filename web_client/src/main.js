@@ -2,6 +2,9 @@
 // put CodeMirror on it, and keep the status panel current.
 //
 // URL: /?doc=<name>&engine=ot|crdt[&name=<your name>][&server=host:port]
+// The page keeps its documents in the server's folder "docs": page name "notes" is the server's
+// document "docs/notes" for both engines (ShareDB collection "docs", id "notes"; CRDT room
+// "docs/notes"), so one name has one engine and the server can refuse the other.
 // Without `engine`, the server is asked which engine the document already uses (a new document
 // gets the engine chosen in the form, CRDT by default). `server` is for a page not served by the
 // Weft server itself (e.g. dist/index.html opened from disk).
@@ -18,6 +21,7 @@ import { renderBanner, renderStatus } from './status.js'
 const ENGINES = ['crdt', 'ot']
 const PALETTE = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#008080', '#9a6324', '#800000']
 const DOC_NAME = /^[\p{L}\p{N}._-]{1,100}$/u
+const FOLDER = 'docs'
 
 /** Where the Weft server is: the page's own origin unless ?server= says otherwise. */
 function serverAddress (params) {
@@ -56,7 +60,7 @@ function pageUrl (docName, engine, params) {
 /** The engine an existing document uses, or null if it does not exist (or nobody answers). */
 async function engineOf (http, docName) {
   try {
-    const response = await fetch(`${http}/api/docs/${encodeURIComponent(docName)}`)
+    const response = await fetch(`${http}/api/docs/${encodeURIComponent(`${FOLDER}/${docName}`)}`)
     if (!response.ok) return null
     const info = await response.json()
     return ENGINES.includes(info.engine) ? info.engine : null
@@ -65,7 +69,10 @@ async function engineOf (http, docName) {
   }
 }
 
-/** Fills the list of existing documents if the server offers one (GET /api/docs). */
+/**
+ * Fills the list of existing documents if the server offers one: GET /api/docs answering a list
+ * (or {docs: [...]}) of server names or {name, engine}; only names in our folder are shown.
+ */
 async function listDocuments (http, params, list) {
   try {
     const response = await fetch(`${http}/api/docs`)
@@ -74,8 +81,9 @@ async function listDocuments (http, params, list) {
     const docs = Array.isArray(body) ? body : body.docs
     if (!Array.isArray(docs) || docs.length === 0) return
     for (const doc of docs) {
-      const name = typeof doc === 'string' ? doc : doc.name
-      if (typeof name !== 'string') continue
+      const serverName = typeof doc === 'string' ? doc : doc && doc.name
+      if (typeof serverName !== 'string' || !serverName.startsWith(`${FOLDER}/`)) continue
+      const name = serverName.slice(FOLDER.length + 1)
       const engine = typeof doc === 'object' && ENGINES.includes(doc.engine) ? doc.engine : null
       const link = document.createElement('a')
       link.href = pageUrl(name, engine, params)
@@ -145,7 +153,13 @@ async function main () {
   let engine = params.get('engine')
   setUpForm(params, docName, engine)
 
-  if (!docName) {
+  if (docName !== null && !DOC_NAME.test(docName)) {
+    const banner = document.getElementById('banner')
+    banner.textContent = `"${docName}" is not a document name here: use letters, digits, ".", "_" ` +
+      'or "-" (at most 100).'
+    banner.hidden = false
+  }
+  if (!docName || !DOC_NAME.test(docName)) {
     document.body.dataset.page = 'picker'
     await listDocuments(server.http, params, document.getElementById('doc-list'))
     return
@@ -160,9 +174,9 @@ async function main () {
     document.getElementById('open-form').elements.namedItem('engine').value = engine
   }
 
-  const Session = engine === 'ot' ? OtSession : CrdtSession
-  const url = engine === 'ot' ? `${server.ws}/ot` : `${server.ws}/crdt`
-  const session = new Session({ url, docName, user })
+  const session = engine === 'ot'
+    ? new OtSession({ url: `${server.ws}/ot`, collection: FOLDER, id: docName, user })
+    : new CrdtSession({ url: `${server.ws}/crdt`, room: `${FOLDER}/${docName}`, user })
   const { view, syncEditable } = createEditor(session, document.getElementById('editor'))
   session.attach(view)
 

@@ -75,7 +75,8 @@ export class RemoteCursors {
       this.placed.delete(id)
       return false
     }
-    this.placed.set(id, { id, name: displayName(value.name), colour: safeColour(value.colour), anchor, head })
+    const name = displayName(value.name)
+    this.placed.set(id, { id, name, colour: safeColour(value.colour), anchor, head })
     return true
   }
 

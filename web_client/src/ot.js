@@ -1,5 +1,5 @@
 // The OT session: one ShareDB connection over a reconnecting WebSocket, one text-unicode
-// document in collection "docs", cursors on the presence channel `cursors:<doc>`.
+// document (collection/id), cursors on the presence channel `cursors:<collection>/<id>`.
 //
 // ShareDB does the hard parts (optimistic local apply, transforming remote ops over pending
 // ones, resubmitting after a reconnect); this module wires it to the editor and reports state.
@@ -15,19 +15,23 @@ import { remoteCursors, setRemoteCursors } from './presence.js'
 
 ShareDB.types.register(otText.type)
 
-const COLLECTION = 'docs'
 const PING_EVERY_MS = 5000
 const PRESENCE_HEARTBEAT_MS = 10000
 const PRESENCE_EXPIRES_MS = 30000
+const RESUBSCRIBE_AFTER_MS = 2000
+/** Subscribe errors that mean "not for you" (Weft's codes); any other one is retried. */
+const REFUSALS = new Set(['ERR_ENGINE_MISMATCH', 'ERR_UNAUTHORIZED', 'ERR_FORBIDDEN'])
 
 export class OtSession {
   /**
-   * @param {{url: string, docName: string, user: {name: string, colour: string}}} options
-   *   url: the server's OT endpoint, e.g. ws://127.0.0.1:8080/ot
+   * @param {{url: string, collection: string, id: string, user: {name: string, colour: string}}} options
+   *   url: the server's OT endpoint, e.g. ws://127.0.0.1:8080/ot; the server names the
+   *   document `<collection>/<id>` (the same name the CRDT endpoint and REST API use)
    */
-  constructor ({ url, docName, user }) {
+  constructor ({ url, collection, id, user }) {
     this.engine = 'ot'
-    this.docName = docName
+    this.collection = collection
+    this.id = id
     this.user = user
     this.onChange = () => {}
     this.view = null
@@ -59,7 +63,7 @@ export class OtSession {
     this.connection.on('pong', () => this.onPong())
     this.connection.on('error', (err) => this.fail(err))
 
-    this.doc = this.connection.get(COLLECTION, docName)
+    this.doc = this.connection.get(collection, id)
     this.doc.on('error', (err) => this.fail(err))
     this.doc.on('op', (op) => this.onDocOp(op))
     this.doc.on('nothing pending', () => this.changed())
@@ -68,8 +72,8 @@ export class OtSession {
 
     this.cursors = new RemoteCursors()
     this.lastSeen = new Map()
-    this.presence = this.connection.getPresence(`cursors:${docName}`)
-    this.presence.on('receive', (id, value) => this.onPresence(id, value))
+    this.presence = this.connection.getPresence(`cursors:${collection}/${id}`)
+    this.presence.on('receive', (presenceId, value) => this.onPresence(presenceId, value))
     this.presence.on('error', (err) => this.fail(err))
     this.presence.subscribe((err) => { if (err) this.fail(err) })
     this.localPresence = this.presence.create(`${user.name}-${Math.random().toString(36).slice(2)}`)
@@ -161,8 +165,13 @@ export class OtSession {
   }
 
   onSubscribed (err) {
-    if (err) {
+    if (err && REFUSALS.has(err.code)) {
       this.refuse(err)
+      return
+    }
+    if (err) {
+      this.fail(err)
+      setTimeout(() => this.doc.subscribe((again) => this.onSubscribed(again)), RESUBSCRIBE_AFTER_MS)
       return
     }
     if (this.doc.type === null) {
@@ -193,7 +202,7 @@ export class OtSession {
    * which version (someone else's op, or the acknowledgement of ours), for placing cursors.
    */
   onReceive (message) {
-    if (!message || message.a !== 'op' || message.c !== COLLECTION || message.d !== this.docName) return
+    if (!message || message.a !== 'op' || message.c !== this.collection || message.d !== this.id) return
     if (typeof message.v !== 'number') return
     if (Array.isArray(message.op)) {
       this.cursors.recordServerOp(message.v, structuredClone(message.op))

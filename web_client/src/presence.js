@@ -9,7 +9,10 @@
 import { StateEffect, StateField } from '@codemirror/state'
 import { Decoration, EditorView, WidgetType } from '@codemirror/view'
 
-/** @type {import('@codemirror/state').StateEffectType<Array<{id: string, name: string, colour: string, anchor: number, head: number}>>} */
+/**
+ * Replaces the drawn cursors: [{id, name, colour, anchor, head}] with UTF-16 positions.
+ * @type {import('@codemirror/state').StateEffectType<Array<object>>}
+ */
 export const setRemoteCursors = StateEffect.define()
 
 class CaretWidget extends WidgetType {
