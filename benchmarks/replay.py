@@ -55,17 +55,9 @@ def prepare_ingest(kind: str, trace: SequentialTrace) -> list[Any]:
     """
     changes: list[Any] = []
     if kind == "ot":
-        version = 0
         for patches in ([[(0, 0, trace.start)]] if trace.start else []) + trace.txns:
-            for pos, ndel, ins in patches:
-                op: list[Any] = [pos] if pos else []
-                if ndel:
-                    op.append({"d": ndel})
-                if ins:
-                    op.append(ins)
-                if ndel or ins:
-                    changes.append(OTSubmit(op, version))
-                    version += 1
+            for op in _edit_ops(patches):
+                changes.append(OTSubmit(op, len(changes)))
         return changes
     client = CrdtDocument()
     if trace.start:
@@ -96,6 +88,7 @@ def replay_concurrent(kind: str, trace: ConcurrentTrace) -> tuple[str, list[str]
 
 
 def _edit_ops(patches: list[tuple[int, int, str]]) -> list[list[Any]]:
+    """``text-unicode`` ops for trace patches, one per patch (empty patches give none)."""
     ops: list[list[Any]] = []
     for pos, ndel, ins in patches:
         op: list[Any] = [pos] if pos else []
