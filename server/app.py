@@ -48,10 +48,33 @@ log = logging.getLogger("weft.server")
 
 
 def default_store(config: Config, metrics: Metrics) -> Store:
+    if config.redis_url:
+        from server.store.redis import RedisStore  # imported only when Redis is configured
+
+        return RedisStore(config.redis_url, config.replica_id)
     if config.data_dir is None:
         return MemoryStore()
     return SQLiteStore(config.data_dir / "weft.sqlite3", commit_delay=config.commit_delay_seconds,
                        metrics=metrics)
+
+
+def _where(url: str | None) -> str | None:
+    """A Redis URL without its password, for logs."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"
+
+
+def default_relay(store: Store, config: Config) -> Relay:
+    """The Redis relay over a Redis store (log == relay); otherwise the in-process one."""
+    if config.redis_url:
+        from server.relay.redis import RedisRelay
+        from server.store.redis import RedisStore
+
+        if isinstance(store, RedisStore):
+            return RedisRelay(store)
+    return LocalRelay(replica_id=config.replica_id)
 
 
 class WeftServer:
@@ -64,7 +87,7 @@ class WeftServer:
         self.config = config or Config()
         self.metrics = Metrics()
         self.store = store or default_store(self.config, self.metrics)
-        self.relay = relay or LocalRelay()
+        self.relay = relay or default_relay(self.store, self.config)
         limits = self.config.limits
         settings = RoomSettings(
             max_doc_bytes=limits.max_doc_bytes,
@@ -97,7 +120,8 @@ class WeftServer:
             server_header="Weft",
         )
         log.info("Weft serving on %s (data: %s, auth: %s)", self.url,
-                 self.config.data_dir or "memory", "on" if self.auth.enabled else "off")
+                 _where(self.config.redis_url) or self.config.data_dir or "memory",
+                 "on" if self.auth.enabled else "off")
 
     async def stop(self) -> None:
         """Close connections (1001), store every room, close the store.  Idempotent."""

@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--room-idle-seconds", type=float,
                        default=_env("ROOM_IDLE_SECONDS", 30.0, float),
                        help="WEFT_ROOM_IDLE_SECONDS: unload documents idle this long")
+    serve.add_argument("--redis", default=_env("REDIS_URL", None),
+                       help="WEFT_REDIS_URL: store documents in Redis and relay between "
+                            "replicas through it (e.g. redis://127.0.0.1:6379/0)")
+    serve.add_argument("--replica-id", default=_env("REPLICA_ID", None),
+                       help="WEFT_REPLICA_ID: this replica's name (default: random)")
     serve.add_argument("--log-level", default=_env("LOG_LEVEL", "info"),
                        choices=["debug", "info", "warning", "error"], help="WEFT_LOG_LEVEL")
 
@@ -87,7 +92,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     data_dir = None if args.data_dir in (":memory:", "") else Path(args.data_dir)
     return Config(host=args.host, port=args.port, data_dir=data_dir,
                   auth_secret=args.auth_secret or None, limits=limits,
-                  room_idle_seconds=args.room_idle_seconds, log_level=args.log_level)
+                  room_idle_seconds=args.room_idle_seconds, log_level=args.log_level,
+                  redis_url=args.redis or None, replica_id=args.replica_id or None)
 
 
 async def serve(config: Config) -> None:

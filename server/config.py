@@ -44,6 +44,11 @@ class Config:
     web_root: Path | None = field(default_factory=default_web_root)
     ping_interval: float | None = 20.0
     log_level: str = "info"
+    # Redis URL: documents live in Redis and replicas relay through its streams (several
+    # `weft serve` processes behind one load balancer).  None: the embedded store, one replica.
+    redis_url: str | None = None
+    # This replica's name in relayed records (None: a random one per process).
+    replica_id: str | None = None
 
     @property
     def open_access(self) -> bool:

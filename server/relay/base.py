@@ -6,8 +6,8 @@ a replica never re-applies or re-broadcasts its own messages (no replication loo
 
 With one replica the in-process relay delivers nothing anywhere; it exists so the room code is
 the same with one replica or many, and so tests can run two servers in one process sharing a
-:class:`~server.relay.local.LocalHub`.  The Redis relay (a later issue) publishes on
-``weft:{doc}:relay``.
+:class:`~server.relay.local.LocalHub`.  The Redis relay
+(:mod:`server.relay.redis`) reads the Redis store's log streams: log == relay.
 """
 
 from __future__ import annotations

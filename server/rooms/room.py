@@ -335,8 +335,28 @@ class Room:
                 log.exception("change listener of %r failed", self.name)
 
     def _on_relay(self, message: RelayMessage) -> None:
-        if self.remote_handler is not None and self.state is RoomState.LIVE:
+        """Apply a change committed through another replica (also while storing to unload).
+
+        A shared store (Redis) compacts up to what the relay delivered, so a delivered record
+        must reach the engine even when no protocol installed a handler (REST-only rooms):
+        then CRDT records are applied directly (they commute; nobody here needs a frame).
+        """
+        if self.state not in (RoomState.LIVE, RoomState.STORING) or self.engine is None:
+            return
+        if self.remote_handler is not None:
             self.remote_handler(self, message)
+            return
+        if self.adapter.durable_before_broadcast:
+            # OT: relayed ops are not applied yet (needs Redis as the sequencer).
+            log.warning("%r was changed through replica %s: OT documents must be served by "
+                        "one replica for now (relayed OT ops are ignored)", self.name,
+                        message.origin)
+            return
+        for record in message.records:
+            try:
+                self.engine.apply(record, f"relay:{message.origin}")
+            except Exception as exc:
+                log.error("relayed record for %r rejected: %s", self.name, exc)
 
     # ---- storage ---------------------------------------------------------------------------
 

@@ -9,9 +9,13 @@ Sequence numbers make compaction safe without locks: the room numbers its record
 while later records are still being appended.  Implementations must apply writes for one
 document in call order (``append`` then ``compact`` then ``append`` …).
 
-The embedded default is :class:`server.store.sqlite.SQLiteStore`; a Redis store (a later issue)
-keeps the same shape with keys ``weft:{doc}:kind``, ``weft:{doc}:log`` and ``weft:{doc}:snap``
-so one document's keys share a Redis Cluster slot.
+The embedded default is :class:`server.store.sqlite.SQLiteStore`.  The store shared by
+replicas, :class:`server.store.redis.RedisStore`, keeps the same shape with keys
+``weft:{doc}:kind``, ``weft:{doc}:log`` (a Stream) and ``weft:{doc}:snap`` (one hash tag: one
+Cluster slot), but numbers records itself (stream ids: several replicas append to one log), so
+it ignores ``first_seq`` and compacts up to what this replica's relay has applied instead of
+``upto_seq``.  Engines must therefore tolerate a snapshot followed by records it already
+covers (CRDT updates are idempotent; the OT engine skips records older than its snapshot).
 """
 
 from __future__ import annotations
