@@ -131,6 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = config_from_args(args)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.log_level != "debug":
+        # websockets logs every HTTP response and closed connection at INFO: noise at our rates.
+        logging.getLogger("websockets").setLevel(logging.WARNING)
     if config.open_access and not config.on_loopback:
         log.warning("no --auth-secret: anyone who can reach %s may read and write every "
                     "document", config.host)
