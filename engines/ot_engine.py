@@ -24,7 +24,7 @@ from orjson import JSONDecodeError, dumps, loads
 from engines.interface import NO_EFFECTS, Effects, EngineError
 from ot.errors import DuplicateOpError, OTError
 from ot.server_doc import ServerDocument
-from ot.text_op import Op, delete_op, insert_op
+from ot.text_op import Op, base_length, check, delete_op, insert_op
 
 #: ShareDB's name for the type this engine speaks.
 TYPE_URI = "http://sharejs.org/types/text-unicode"
@@ -131,6 +131,26 @@ class OTEngine:
             (OTAck(v, src, seq),),
             (OTCommitted(v, op, src, seq),),
         )
+
+    def prepare(self, change: OTSubmit) -> tuple[Op, int] | Effects:
+        """What :meth:`apply` would commit — ``(op transformed to the current version, that
+        version)`` — without committing it, for a sequencer that must accept the op first
+        (replicas over Redis).  A resubmission gives its re-ack effects instead.  Raises
+        :class:`EngineError` (also when the op does not fit the text) like :meth:`apply`."""
+        doc = self._doc
+        try:
+            if change.version == doc.version and type(change.version) is int:
+                op = check(change.op)
+            else:
+                op = doc._rebase(change.op, change.version, change.src, change.seq)
+        except DuplicateOpError as dup:
+            return Effects(reply=(OTAck(dup.version, change.src, change.seq),))
+        except OTError as exc:
+            raise _error(exc) from exc
+        if base_length(op) > len(doc):
+            raise EngineError(f"op walks over {base_length(op)} characters but the text has "
+                              f"{len(doc)}", "ERR_OT_OP_NOT_APPLIED")
+        return op, doc.version
 
     def newcomer_state(self, since: int | bytes | None = None) -> Any:
         """``(text, version)``, or the ops committed since ``since`` (a version or a

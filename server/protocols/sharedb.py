@@ -44,7 +44,7 @@ from server.errors import (
     from_engine_error,
 )
 from server.limits import TokenBucket
-from server.protocols import ot_docs
+from server.protocols import ot_docs, ot_replicas
 from server.protocols.sharedb_presence import PresenceHub, PresenceState
 from server.protocols.sharedb_wire import (
     DEFAULT_TYPE_URI,
@@ -245,6 +245,8 @@ class ShareDBSession:
         """
         self.grant.check(name, write=False)
         async with self.ctx.rooms.use(name, "ot") as room:
+            if ot_replicas.sequencer(room) is not None:
+                ot_replicas.attach(room)
             engine = room.require_engine()
             # Captured now, sent once everything before it is durable (see module docstring).
             if version is None:
@@ -346,6 +348,10 @@ class ShareDBSession:
                     frame = encode(ot_docs.op_frame(collection, doc_id, committed))
                     room.fanout(frame, exclude=peer, text=True)
 
+            if ot_replicas.sequencer(room) is not None:  # replicas: Redis sequences the ops
+                room.check_growth(ot_docs.growth(change))
+                on_durable(await ot_replicas.commit(room, change, src))
+                return None
             _, done = room.change(
                 lambda engine: ot_docs.apply(engine, change, src),
                 author=src, growth=ot_docs.growth(change), on_durable=on_durable,

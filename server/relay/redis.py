@@ -21,8 +21,9 @@ it) never drops a record the snapshot lacks.  A replica reading behind another r
 point meets the compaction marker first and merges the snapshot before reading on.
 
 Limits: the wake stream and the document streams are read by one ``XREAD``, which Redis
-Cluster refuses across slots (one read per slot would be needed); relayed OT records are
-delivered but the OT protocol ignores them (OT across replicas needs Redis as sequencer).
+Cluster refuses across slots (one read per slot would be needed).  Relayed OT records reach a
+room's engine only once a ShareDB client opened it there (:mod:`server.protocols.ot_replicas`,
+which also makes Redis the sequencer of OT ops).
 """
 
 from __future__ import annotations

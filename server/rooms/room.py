@@ -347,9 +347,9 @@ class Room:
             self.remote_handler(self, message)
             return
         if self.adapter.durable_before_broadcast:
-            # OT: relayed ops are not applied yet (needs Redis as the sequencer).
-            log.warning("%r was changed through replica %s: OT documents must be served by "
-                        "one replica for now (relayed OT ops are ignored)", self.name,
+            # OT: relayed ops are applied by server.protocols.ot_replicas once attached.
+            log.warning("%r was changed through replica %s: relayed OT ops reach only rooms "
+                        "a ShareDB client opened here (this one is ignoring it)", self.name,
                         message.origin)
             return
         for record in message.records:

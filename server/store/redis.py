@@ -7,6 +7,8 @@ the Lua scripts below may touch them together):
 * ``weft:{doc}:log`` — a Redis Stream of engine records, fields ``o`` (origin replica id) and
   ``p`` (payload); the stream id is the record's number, assigned by Redis, so replicas
   appending concurrently never collide (the room's own ``first_seq`` is ignored);
+* ``weft:{doc}:v`` — an OT document's version: the sequencer's compare-and-set target
+  (:meth:`RedisStore.ot_commit`; see :mod:`server.protocols.ot_replicas`);
 * ``weft:{doc}:snap`` — a hash: ``data`` (snapshot bytes) and ``id`` (the last stream id the
   snapshot covers).  Each compaction also appends a marker entry (field ``s``: the covered
   id) to the log, so a replica reading behind the trim point learns that it missed records
@@ -40,18 +42,40 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from server.errors import StorageError
 from server.store.base import StoredDoc
 
-# KEYS: kind, log.  ARGV: kind, origin, payload...  Returns the new stream ids.
+# KEYS: kind, log, version.  ARGV: kind, origin, payload...  Returns the new stream ids.
+# OT records appended without the sequencer (server-side edits) still count in the version.
 _APPEND = """
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
 local stored = redis.call('GET', KEYS[1])
 if stored ~= ARGV[1] then
   return redis.error_reply('KIND document is a ' .. stored .. ' document, not ' .. ARGV[1])
 end
+if ARGV[1] == 'ot' then
+  redis.call('INCRBY', KEYS[3], #ARGV - 2)
+end
 local ids = {}
 for i = 3, #ARGV do
   ids[#ids + 1] = redis.call('XADD', KEYS[2], '*', 'o', ARGV[2], 'p', ARGV[i])
 end
 return ids
+"""
+
+# The OT sequencer (ShareDB's submit loop): commit one OT record only at the expected version.
+# KEYS: kind, log, version.  ARGV: version, origin, payload.  Returns -1 when committed, else
+# the current version (the caller catches up, transforms and retries).
+_OT_COMMIT = """
+redis.call('SET', KEYS[1], 'ot', 'NX')
+local stored = redis.call('GET', KEYS[1])
+if stored ~= 'ot' then
+  return redis.error_reply('KIND document is a ' .. stored .. ' document, not ot')
+end
+local current = tonumber(redis.call('GET', KEYS[3]) or '0')
+if current ~= tonumber(ARGV[1]) then
+  return current
+end
+redis.call('SET', KEYS[3], current + 1)
+redis.call('XADD', KEYS[2], '*', 'o', ARGV[2], 'p', ARGV[3])
+return -1
 """
 
 # KEYS: kind, log, snap.  ARGV: kind, snapshot, covered id, covered ms, covered seq.
@@ -80,6 +104,11 @@ return 1
 def keys(doc: str) -> tuple[str, str, str]:
     """The kind, log and snapshot keys of ``doc`` (one hash tag: one Cluster slot)."""
     return f"weft:{{{doc}}}:kind", f"weft:{{{doc}}}:log", f"weft:{{{doc}}}:snap"
+
+
+def version_key(doc: str) -> str:
+    """The OT version counter of ``doc`` (the sequencer's compare-and-set target)."""
+    return f"weft:{{{doc}}}:v"
 
 
 def parse_id(stream_id: str) -> tuple[int, int]:
@@ -117,11 +146,16 @@ class RedisStore:
         # doc -> last stream id this replica's engine has applied (advanced by the relay).
         self.positions: dict[str, str] = {}
         self._append: Any = None
+        self._ot_commit: Any = None
+        # OT sequencer counters: commits accepted, and refused because another replica was first.
+        self.ot_commits = 0
+        self.ot_conflicts = 0
         self._compact: Any = None
         self._closed = False
 
     async def open(self) -> None:
         self._append = self.redis.register_script(_APPEND)
+        self._ot_commit = self.redis.register_script(_OT_COMMIT)
         self._compact = self.redis.register_script(_COMPACT)
         try:
             await self.redis.ping()
@@ -167,13 +201,44 @@ class RedisStore:
             return
         kind_key, log_key, _ = keys(doc)
         try:
-            await self._append(keys=[kind_key, log_key],
+            await self._append(keys=[kind_key, log_key, version_key(doc)],
                                args=[kind, self.replica_id, *records])
         except ResponseError as exc:
             message = str(exc).removeprefix("KIND ")
             raise StorageError(f"append {doc!r}: {message}") from exc
         except RedisError as exc:
             raise StorageError(f"append {doc!r}: Redis write failed: {exc}") from exc
+
+    async def ot_commit(self, doc: str, version: int, record: bytes) -> int | None:
+        """Append the OT ``record`` if the document is at ``version``; None when committed,
+        else the document's current version in Redis (nothing was written)."""
+        kind_key, log_key, _ = keys(doc)
+        try:
+            result = await self._ot_commit(keys=[kind_key, log_key, version_key(doc)],
+                                           args=[version, self.replica_id, record])
+        except ResponseError as exc:
+            raise StorageError(f"append {doc!r}: {str(exc).removeprefix('KIND ')}") from exc
+        except RedisError as exc:
+            raise StorageError(f"append {doc!r}: Redis write failed: {exc}") from exc
+        if int(result) < 0:
+            self.ot_commits += 1
+            return None
+        self.ot_conflicts += 1
+        return int(result)
+
+    async def ot_records(self, doc: str, newest: int | None = None) -> list[bytes]:
+        """OT records still in the log, oldest first (compaction markers skipped): only the
+        last ``newest`` entries or so when given (a replica that knows how far behind it is),
+        else all of them.  The caller filters by version and falls back to all on a gap."""
+        try:
+            if newest is None:
+                entries: Any = await self.redis.xrange(keys(doc)[1])
+            else:  # a few more than asked: compaction markers take entries too
+                latest: Any = await self.redis.xrevrange(keys(doc)[1], count=newest + 4)
+                entries = latest[::-1]
+        except RedisError as exc:
+            raise StorageError(f"cannot read the log of {doc!r}: {exc}") from exc
+        return [f[b"p"] for _, f in entries if b"p" in f]
 
     async def compact(self, doc: str, kind: str, snapshot: bytes, upto_seq: int) -> None:
         """Store ``snapshot`` as covering this replica's position; trim the log up to it.
@@ -203,7 +268,7 @@ class RedisStore:
 
     async def delete(self, doc: str) -> None:
         try:
-            await self.redis.delete(*keys(doc))
+            await self.redis.delete(*keys(doc), version_key(doc))
         except RedisError as exc:
             raise StorageError(f"delete {doc!r}: {exc}") from exc
         self.positions.pop(doc, None)

@@ -170,8 +170,7 @@ async def test_a_document_keeps_one_engine_across_replicas(redis_server: RedisPr
 
 
 async def test_an_ot_document_on_one_replica_is_stored_in_redis(redis_server: RedisProcess):
-    # OT through a single replica works with the Redis store (OT across replicas does not yet:
-    # it needs Redis as the sequencer).
+    # OT through a single replica with the Redis store (several: tests/replicas/test_ot_replicas).
     async with replica(redis_server, "ot-1") as one:
         conn = await OTConnection.connect(one.url + "/ot")
         doc = await conn.open("notes", "ot-doc", create_with="hello")
