@@ -46,15 +46,17 @@ def free_port() -> int:
 class WeftProcess:
     """`python -m server serve` on a fixed loopback port and data directory; restartable."""
 
-    def __init__(self, port: int, data_dir: Path, log: Path) -> None:
+    def __init__(self, port: int, data_dir: Path, log: Path,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.port, self.data_dir, self.log = port, data_dir, log
+        self.extra_args = extra_args  # e.g. ("--redis", url, "--replica-id", "r1")
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         command = [
             sys.executable, "-m", "server", "serve", "--host", "127.0.0.1",
-            "--port", str(self.port), "--data-dir", str(self.data_dir),
+            "--port", str(self.port), "--data-dir", str(self.data_dir), *self.extra_args,
         ]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)

@@ -9,11 +9,6 @@ other crossed the Redis relay. Expected texts are exact: each user types at a fi
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -22,8 +17,6 @@ from playwright.async_api import Browser
 
 from tests.browser.conftest import (
     DIST,
-    REPO,
-    SERVER_START_TIMEOUT_S,
     WeftProcess,
     free_port,
 )
@@ -33,40 +26,10 @@ from tests.replicas.conftest import REDIS_SERVER, RedisProcess
 ENGINES = ["crdt", "ot"]
 
 
-class ReplicaProcess(WeftProcess):
+def replica_process(workdir: Path, redis_url: str, replica_id: str) -> WeftProcess:
     """A Weft server subprocess in replica mode: Redis store and relay, a fixed replica id."""
-
-    def __init__(self, port: int, data_dir: Path, log: Path, redis_url: str, replica_id: str):
-        super().__init__(port, data_dir, log)
-        self.redis_url, self.replica_id = redis_url, replica_id
-
-    def start(self) -> None:
-        command = [
-            sys.executable, "-m", "server", "serve", "--host", "127.0.0.1",
-            "--port", str(self.port), "--data-dir", str(self.data_dir),
-            "--redis", self.redis_url, "--replica-id", self.replica_id,
-        ]
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"replica {self.replica_id} exited with {self.proc.returncode}:\n"
-                    f"{self.log.read_text()}"
-                )
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response,
-            ):
-                if response.status == 200:
-                    return
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(
-            f"replica {self.replica_id} not healthy after {SERVER_START_TIMEOUT_S}s:\n"
-            f"{self.log.read_text()}"
-        )
+    return WeftProcess(free_port(), workdir / "data", workdir / "server.log",
+                       ("--redis", redis_url, "--replica-id", replica_id))
 
 
 @pytest.fixture
@@ -85,19 +48,17 @@ async def redis_url(tmp_path: Path) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def replicas(tmp_path: Path, redis_url: str) -> Iterator[tuple[ReplicaProcess, ReplicaProcess]]:
+def replicas(tmp_path: Path, redis_url: str) -> Iterator[tuple[WeftProcess, WeftProcess]]:
     """Replicas r1 and r2 on separate ports and data directories, sharing one Redis."""
     if not (DIST / "index.html").is_file():
         pytest.fail("web_client/dist is not built: run `npm ci && npm run build` in web_client "
                     "(./scripts/test does it)")
-    started: list[ReplicaProcess] = []
+    started: list[WeftProcess] = []
     try:
         for i in (1, 2):
             workdir = tmp_path / f"replica-{i}"
             workdir.mkdir()
-            replica = ReplicaProcess(
-                free_port(), workdir / "data", workdir / "server.log", redis_url, f"r{i}"
-            )
+            replica = replica_process(workdir, redis_url, f"r{i}")
             replica.start()
             started.append(replica)
         yield started[0], started[1]
@@ -114,7 +75,7 @@ def no_page_errors(*editors: Editor) -> None:
 @pytest.mark.parametrize("engine", ENGINES)
 async def test_browsers_on_two_replicas_converge_on_concurrent_typing(
     browser: Browser,
-    replicas: tuple[ReplicaProcess, ReplicaProcess],
+    replicas: tuple[WeftProcess, WeftProcess],
     doc_name: str,
     engine: str,
     artifacts: Path,
