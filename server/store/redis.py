@@ -42,14 +42,22 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from server.errors import StorageError
 from server.store.base import StoredDoc
 
+
+# Every write script starts by claiming the document's engine (KEYS[1]) and refusing the other.
+def _claim_kind(kind: str) -> str:
+    """Lua that records ``kind`` (a Lua expression) on first write and refuses a mismatch."""
+    return f"""
+redis.call('SET', KEYS[1], {kind}, 'NX')
+local stored = redis.call('GET', KEYS[1])
+if stored ~= {kind} then
+  return redis.error_reply('KIND document is a ' .. stored .. ' document, not ' .. {kind})
+end
+"""
+
+
 # KEYS: kind, log, version.  ARGV: kind, origin, payload...  Returns the new stream ids.
 # OT records appended without the sequencer (server-side edits) still count in the version.
-_APPEND = """
-redis.call('SET', KEYS[1], ARGV[1], 'NX')
-local stored = redis.call('GET', KEYS[1])
-if stored ~= ARGV[1] then
-  return redis.error_reply('KIND document is a ' .. stored .. ' document, not ' .. ARGV[1])
-end
+_APPEND = _claim_kind("ARGV[1]") + """
 if ARGV[1] == 'ot' then
   redis.call('INCRBY', KEYS[3], #ARGV - 2)
 end
@@ -63,12 +71,7 @@ return ids
 # The OT sequencer (ShareDB's submit loop): commit one OT record only at the expected version.
 # KEYS: kind, log, version.  ARGV: version, origin, payload.  Returns -1 when committed, else
 # the current version (the caller catches up, transforms and retries).
-_OT_COMMIT = """
-redis.call('SET', KEYS[1], 'ot', 'NX')
-local stored = redis.call('GET', KEYS[1])
-if stored ~= 'ot' then
-  return redis.error_reply('KIND document is a ' .. stored .. ' document, not ot')
-end
+_OT_COMMIT = _claim_kind("'ot'") + """
 local current = tonumber(redis.call('GET', KEYS[3]) or '0')
 if current ~= tonumber(ARGV[1]) then
   return current
@@ -79,12 +82,7 @@ return -1
 """
 
 # KEYS: kind, log, snap.  ARGV: kind, snapshot, covered id, covered ms, covered seq.
-_COMPACT = """
-redis.call('SET', KEYS[1], ARGV[1], 'NX')
-local stored = redis.call('GET', KEYS[1])
-if stored ~= ARGV[1] then
-  return redis.error_reply('KIND document is a ' .. stored .. ' document, not ' .. ARGV[1])
-end
+_COMPACT = _claim_kind("ARGV[1]") + """
 local old = redis.call('HGET', KEYS[3], 'id')
 if old then
   local dash = string.find(old, '-', 1, true)
