@@ -4,6 +4,7 @@
     python -m benchmarks --peers         # ... and the same live scenarios on the peers
     python -m benchmarks --quick         # a ~1 minute smoke run (what the test suite runs)
     python -m benchmarks --only live --targets weft-crdt,y-websocket
+    python -m benchmarks --only topology   # multi-leader topologies, simulated (seconds)
 
 Results go to ``results/<timestamp>/`` (or ``--out``): ``results.json`` (raw), ``report.md``,
 PNG figures and the servers' logs.  Exit status: 0 when every check held (live convergence,
@@ -25,6 +26,8 @@ from benchmarks import engine_suite, plots, provenance, report, traces
 from benchmarks.live import suite
 from benchmarks.live.targets import Target, peer_targets, weft_targets
 from benchmarks.peers.install import DEFAULT_SCRATCH
+from benchmarks.topology import output as topology_output
+from benchmarks.topology import suite as topology_suite
 from benchmarks.trace_io import load_trace
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,7 +40,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--peers", action="store_true",
                    help="also run the live scenarios on y-websocket, Hocuspocus, ShareDB and "
                         "pycrdt-websocket (installed on demand into --scratch)")
-    p.add_argument("--only", choices=["engines", "live"], help="run one suite only")
+    p.add_argument("--only", choices=["engines", "live", "topology"],
+                   help="run one suite only")
     p.add_argument("--targets", default="",
                    help="comma-separated live targets (default: weft-crdt,weft-ot and, with "
                         "--peers, every peer)")
@@ -134,13 +138,15 @@ def failures(results: dict[str, Any]) -> list[dict[str, str]]:
     for g in (results.get("engine") or {}).get("growth", []):
         if not g["ok"]:
             out.append({"suite": "engine", "what": f"growth {g['engine']}: {g.get('error')}"})
+    for line in topology_suite.failures(results.get("topology") or {}):
+        out.append({"suite": "topology", "what": f"{line} (did not converge)"})
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    targets = choose_targets(args) if args.only != "engines" else []
+    targets = choose_targets(args) if args.only in (None, "live") else []
     out = args.out or REPO / "results" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     prov = provenance.collect(argv, peers=any(t.family == "peer" for t in targets))
@@ -148,15 +154,22 @@ def main(argv: list[str] | None = None) -> int:
     profile = dataclasses.replace(profile, workers=args.workers)
     t_start = time.monotonic()
     engine_steps = 0
-    if args.only != "live":
+    if args.only in (None, "engines"):
         paths = engine_suite.default_traces(args.quick)
         engine_steps = 2 * sum(len(traces.modes_for(load_trace(p))) for p in paths) + 2
-    total = engine_steps + len(targets) * profile.steps_per_target()
+    topology_plan = topology_suite.QUICK if args.quick else topology_suite.Plan()
+    topology_steps = (len(topology_suite.scenarios(topology_plan))
+                      if args.only in (None, "topology") else 0)
+    total = engine_steps + topology_steps + len(targets) * profile.steps_per_target()
     bar = Bar(total, not args.no_progress)
     results: dict[str, Any] = {"provenance": prov}
     try:
-        if args.only != "live":
+        if args.only in (None, "engines"):
             results["engine"] = run_engines(args, bar)
+        if topology_steps:
+            results["topology"] = topology_suite.run_all(
+                topology_plan, lambda label, r: bar(label, r if r is None else {
+                    "points": 1, "ok": r["ok"], "error": "; ".join(r["problems"])}))
         if targets:
             results["live"] = suite.run(targets, profile, out / "logs", bar, args.replicas)
     finally:
@@ -170,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     (out / "results.json").write_bytes(
         orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
     figures = plots.all_figures(results, out, provenance.stamp(prov))
+    if results.get("topology"):
+        figures.update(topology_output.figures(results["topology"], out,
+                                               provenance.stamp(prov)))
     (out / "report.md").write_text(report.render(results, figures))
     print(f"results: {out}")
     for f in results["failures"]:

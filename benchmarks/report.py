@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from benchmarks.provenance import stamp
+from benchmarks.topology.output import section as topology_section
 
 # The issue's figures for this kind of 2-core machine, to compare the generator against.
 REFERENCE = [
@@ -229,6 +230,8 @@ def render(results: dict[str, Any], figures: dict[str, str]) -> str:
             if not g.get("ok"):
                 lines.append(f"- growth {g['engine']}: **{g.get('error')}**")
         lines.append("")
+    if results.get("topology"):
+        lines += ["", *topology_section(results["topology"], figures, st), ""]
     lines += ["## Reference figures (from the benchmark issue, same kind of machine)", "",
               *_table(["measure", "reference"], [[a, b] for a, b in REFERENCE]), ""]
     return "\n".join(lines)
