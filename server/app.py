@@ -8,6 +8,9 @@ Run it with ``weft serve``, or embed it in an asyncio program::
         async with server.changes("notes/a") as changes:
             event = await changes.get()     # the same changes clients see
 
+Hooks (connect/load/change/store decisions and notifications, the signed webhook) are in
+:mod:`server.hooks`: ``WeftServer(config, hooks=Hooks(...))`` or ``server.hooks.on_change(fn)``.
+
 Shutdown (``stop``, leaving the ``async with``, or SIGINT/SIGTERM under the CLI) stops
 accepting connections, closes every WebSocket with 1001 (going away), stores and unloads every
 room, then flushes and closes the store.
@@ -20,19 +23,25 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from meta.policies import MergeFn, Policy
 from server.auth import OPEN_GRANT, Authenticator
 from server.config import Config
 from server.context import Context
 from server.documents import Documents
 from server.errors import BadMessage, WeftError, close_reason
-from server.http.connection import connection_class
+from server.history import History
+from server.hooks.core import Hooks
+from server.hooks.events import ConnectRequest
+from server.hooks.webhook import Webhook
+from server.http.connection import connection_class, forget_handshake
 from server.http.routes import HttpRoutes, doc_name, query_token
+from server.metadata.service import build as build_meta
 from server.metrics import Metrics
 from server.protocols.sharedb import ShareDBSession
 from server.protocols.yjs import YjsSession
@@ -41,21 +50,26 @@ from server.relay.local import LocalRelay
 from server.rooms.registry import Rooms
 from server.rooms.room import ChangeEvent, RoomSettings
 from server.store.base import Store
+from server.store.history import HistoryBudget
 from server.store.memory import MemoryStore
 from server.store.sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from server.protocols.ot_home import Homes
 
 log = logging.getLogger("weft.server")
 
 
 def default_store(config: Config, metrics: Metrics) -> Store:
+    budget = HistoryBudget(config.history_keep_versions, config.history_keep_seconds)
     if config.redis_url:
         from server.store.redis import RedisStore  # imported only when Redis is configured
 
-        return RedisStore(config.redis_url, config.replica_id)
+        return RedisStore(config.redis_url, config.replica_id, history=budget)
     if config.data_dir is None:
-        return MemoryStore()
+        return MemoryStore(history=budget)
     return SQLiteStore(config.data_dir / "weft.sqlite3", commit_delay=config.commit_delay_seconds,
-                       metrics=metrics)
+                       metrics=metrics, history=budget)
 
 
 def _where(url: str | None) -> str | None:
@@ -66,14 +80,14 @@ def _where(url: str | None) -> str | None:
     return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"
 
 
-def default_relay(store: Store, config: Config) -> Relay:
+def default_relay(store: Store, config: Config, metrics: Metrics | None = None) -> Relay:
     """The Redis relay over a Redis store (log == relay); otherwise the in-process one."""
     if config.redis_url:
         from server.relay.redis import RedisRelay
         from server.store.redis import RedisStore
 
         if isinstance(store, RedisStore):
-            return RedisRelay(store)
+            return RedisRelay(store, metrics.relay_lag if metrics is not None else None)
     return LocalRelay(replica_id=config.replica_id)
 
 
@@ -82,12 +96,22 @@ class WeftServer:
 
     def __init__(
         self, config: Config | None = None, *, store: Store | None = None,
-        relay: Relay | None = None,
+        relay: Relay | None = None, hooks: Hooks | None = None,
+        meta_policies: dict[str, str | Policy | MergeFn] | None = None,
     ) -> None:
         self.config = config or Config()
         self.metrics = Metrics()
+        # Hooks (server.hooks): pass a Hooks, or register on server.hooks before start().
+        self.hooks = hooks or Hooks(timeout=self.config.hook_timeout_seconds)
+        self.hooks.metrics = self.metrics
+        self.webhook: Webhook | None = None
+        if self.config.webhook_url:
+            self.webhook = Webhook(self.config.webhook_url, self.config.webhook_secret or "",
+                                   events=self.config.webhook_events, metrics=self.metrics,
+                                   replica=self.config.replica_id)
+            self.webhook.attach(self.hooks)
         self.store = store or default_store(self.config, self.metrics)
-        self.relay = relay or default_relay(self.store, self.config)
+        self.relay = relay or default_relay(self.store, self.config, self.metrics)
         limits = self.config.limits
         settings = RoomSettings(
             max_doc_bytes=limits.max_doc_bytes,
@@ -95,21 +119,37 @@ class WeftServer:
             idle_seconds=self.config.room_idle_seconds,
             compact_every=self.config.compact_every,
         )
-        self.rooms = Rooms(self.store, self.relay, self.metrics, settings)
+        self.rooms = Rooms(self.store, self.relay, self.metrics, settings, hooks=self.hooks)
         self.auth = Authenticator(self.config.auth_secret)
         self.ctx = Context(self.config, self.metrics, self.auth, self.rooms)
         self.documents = Documents(self.ctx)
         self.routes = HttpRoutes(self.auth, self.metrics, self._health, self.documents.read,
                                  self.documents.edit, self.config.web_root)
         self.routes.room_states = self.rooms.states
+        self.history_service = History(self.ctx)
+        self.routes.history = self.history_service
+        self.homes = self._ot_ordering()
+        # Document metadata (server.metadata): policies per field name or glob pattern, e.g.
+        # {"tags": lambda old, new: sorted({*old, *new}), "notes": "multi-value"}; more with
+        # server.meta.policy(pattern, spec).
+        self.meta = build_meta(self.config, self.store, self.relay, meta_policies,
+                               lambda: self.hooks)
+        self.ctx.shared["meta"] = self.meta
+        self.routes.meta = self.meta
+        self.routes.authorize = self.hooks.authorize
         self._server: Server | None = None
         self._stopped = asyncio.Event()
 
     # ---- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        await self.hooks.start()
+        if self.webhook is not None:
+            await self.webhook.start()
         await self.store.open()
         await self.relay.start()
+        if self.homes is not None:
+            await self.homes.start()
         self._server = await serve(
             self._handle, self.config.host, self.config.port,
             process_request=self.routes.process_request,
@@ -131,10 +171,33 @@ class WeftServer:
         server.close(close_connections=True)
         await server.wait_closed()
         await self.rooms.close()
+        if self.homes is not None:
+            await self.homes.close()
+        await self.hooks.close()  # after the rooms' last store events
+        if self.webhook is not None:
+            await self.webhook.close()
         await self.relay.close()
         await self.store.close()
         self._stopped.set()
         log.info("Weft stopped")
+
+    def _ot_ordering(self) -> Homes | None:
+        """On Redis, OT rooms attach to the sequencer when loaded (also REST-only ones); in
+        home mode, the :class:`~server.protocols.ot_home.Homes` that forwards to homes."""
+        if self.config.ot_ordering not in ("sequencer", "home"):
+            raise ValueError(f"ot_ordering must be 'sequencer' or 'home', got "
+                             f"{self.config.ot_ordering!r}")
+        from server.protocols import ot_replicas
+        from server.store.redis import RedisStore
+
+        if not isinstance(self.store, RedisStore):
+            return None
+        self.rooms.on_loaded = ot_replicas.attach
+        if self.config.ot_ordering != "home":
+            return None
+        from server.protocols.ot_home import Homes
+
+        return Homes(self.store)
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -184,11 +247,18 @@ class WeftServer:
             self.metrics.connections[endpoint] -= 1
 
     async def _session(self, ws: ServerConnection, path: str) -> None:
-        grant = self.auth.grant(query_token(ws.request.path if ws.request else ""))
-        if path == "/ot":
+        request = ws.request
+        raw_path = request.path if request else ""
+        grant = self.auth.grant(query_token(raw_path))
+        name = None if path == "/ot" else doc_name(path[len("/crdt/"):])
+        if self.hooks.has_connect:
+            headers = request.headers if request else {}
+            grant = await self.hooks.authorize(ConnectRequest(
+                "ot" if name is None else "crdt", name, raw_path, headers, grant))
+        forget_handshake(ws)  # idle memory: the headers are not needed any more
+        if name is None:
             await ShareDBSession(ws, self.ctx, grant).run()
             return
-        name = doc_name(path[len("/crdt/"):])
         if not name:
             raise BadMessage("the CRDT endpoint is /crdt/<document>")
         await YjsSession(ws, self.ctx, grant, name).run()
@@ -199,16 +269,27 @@ class WeftServer:
         """The current text of ``doc``."""
         return await self.documents.text(doc)
 
-    async def info(self, doc: str) -> dict[str, Any]:
-        """``{"name", "engine", "text", "version" | "token"}`` for ``doc``."""
-        return await self.documents.read(doc)
+    async def info(self, doc: str, after: str | None = None) -> dict[str, Any]:
+        """``{"name", "engine", "text", "token"[, "version"]}`` for ``doc``.
+
+        ``token`` is the state's causal token (:mod:`server.causal`); pass a token as ``after``
+        to get a state at least that new (waits for this replica to catch up, bounded by
+        ``Config.causal_wait_seconds``, else raises :class:`server.causal.NotCaughtUp`).
+        """
+        return await self.documents.read(doc, OPEN_GRANT, after)
+
+    async def snapshot(self, doc: str, after: str | None = None) -> tuple[str, str]:
+        """``(text, token)`` of one state of ``doc`` (at least as new as ``after``, if given)."""
+        info = await self.info(doc, after)
+        return info["text"], info["token"]
 
     async def edit(self, doc: str, *, pos: int, insert: str | None = None,
                    delete: int | None = None, engine: str | None = None,
-                   author: str = "server") -> dict[str, Any]:
+                   author: str = "server", after: str | None = None) -> dict[str, Any]:
         """Insert ``insert`` or delete ``delete`` code points at ``pos``, as clients see it.
 
         Returns once the edit is durable and delivered.  ``engine`` creates a missing document.
+        ``after`` (a causal token) makes the edit wait until the document covers it.
         """
         body: dict[str, Any] = {"pos": pos, "author": author}
         if insert is not None:
@@ -217,7 +298,33 @@ class WeftServer:
             body["delete"] = delete
         if engine is not None:
             body["engine"] = engine
-        return await self.documents.edit(doc, OPEN_GRANT, body)
+        return await self.documents.edit(doc, OPEN_GRANT, body, after)
+
+    # ---- history (server.history) ------------------------------------------------------------
+
+    async def history(self, doc: str) -> dict[str, Any]:
+        """The kept versions of ``doc``: ``{"oldest", "head", "versions": [{"version", "time",
+        "author"}]}``; version n is the document after its first n logged changes."""
+        return await self.history_service.versions(doc)
+
+    async def text_at(self, doc: str, *, version: int | None = None,
+                      at: str | float | None = None) -> str:
+        """The text of ``doc`` at ``version`` or at time ``at`` (ISO 8601 or epoch seconds);
+        raises :class:`server.history.HistoryCompacted` if that is no longer kept."""
+        text: str = (await self.history_service.text_at(doc, version, at))["text"]
+        return text
+
+    async def restore(self, doc: str, version: int, *, author: str = "server") -> dict[str, Any]:
+        """Bring ``doc`` back to ``version`` with one new (undoable) edit; clients see a change."""
+        return await self.history_service.restore(doc, version, author)
+
+    async def undo(self, doc: str, user: str) -> dict[str, Any]:
+        """Undo ``user``'s latest own edit (others' later edits stay), as a new edit."""
+        return await self.history_service.undo(doc, user)
+
+    async def redo(self, doc: str, user: str) -> dict[str, Any]:
+        """Redo ``user``'s latest undo, as a new edit."""
+        return await self.history_service.redo(doc, user)
 
     @asynccontextmanager
     async def changes(self, doc: str, engine: str | None = None) -> AsyncIterator[

@@ -67,6 +67,31 @@ def build_parser() -> argparse.ArgumentParser:
                             "replicas through it (e.g. redis://127.0.0.1:6379/0)")
     serve.add_argument("--replica-id", default=_env("REPLICA_ID", None),
                        help="WEFT_REPLICA_ID: this replica's name (default: random)")
+    serve.add_argument("--ot-ordering", default=_env("OT_ORDERING", "sequencer"),
+                       choices=["sequencer", "home"],
+                       help="WEFT_OT_ORDERING: with --redis, order OT ops by a Redis "
+                            "compare-and-set (sequencer, default) or by each document's home "
+                            "replica, others forwarding to it (home)")
+    serve.add_argument("--causal-wait-seconds", type=float,
+                       default=_env("CAUSAL_WAIT_SECONDS", 5.0, float),
+                       help="WEFT_CAUSAL_WAIT_SECONDS: how long a request with a causal token "
+                            "(?after=) waits for this replica to catch up (default 5)")
+    serve.add_argument("--hook-timeout", type=float, default=_env("HOOK_TIMEOUT", 5.0, float),
+                       help="WEFT_HOOK_TIMEOUT: seconds before a hook call is cancelled")
+    serve.add_argument("--webhook-url", default=_env("WEBHOOK_URL", None),
+                       help="WEFT_WEBHOOK_URL: POST events as signed JSON to this http(s) URL")
+    serve.add_argument("--webhook-secret", default=_env("WEBHOOK_SECRET", None),
+                       help="WEFT_WEBHOOK_SECRET: HMAC key of X-Weft-Signature (required with "
+                            "--webhook-url)")
+    serve.add_argument("--webhook-events", default=_env("WEBHOOK_EVENTS", "change"),
+                       help="WEFT_WEBHOOK_EVENTS: comma-separated, from change, store, load, "
+                            "meta_conflict (default: change)")
+    serve.add_argument("--meta-policy", default=_env("META_POLICY", "lww-hlc"),
+                       choices=["lww-hlc", "lww-wall", "multi-value"],
+                       help="WEFT_META_POLICY: conflict policy of document metadata fields "
+                            "(default lww-hlc; lww-wall is unsafe under clock skew)")
+    serve.add_argument("--clock-offset-ms", type=int, default=_env("CLOCK_OFFSET_MS", 0, int),
+                       help="WEFT_CLOCK_OFFSET_MS: testing only: skew this replica's clock")
     serve.add_argument("--log-level", default=_env("LOG_LEVEL", "info"),
                        choices=["debug", "info", "warning", "error"], help="WEFT_LOG_LEVEL")
 
@@ -90,10 +115,25 @@ def config_from_args(args: argparse.Namespace) -> Config:
         else _DEFAULT_LIMITS.ops_burst,
     )
     data_dir = None if args.data_dir in (":memory:", "") else Path(args.data_dir)
+    webhook_events = tuple(e.strip() for e in args.webhook_events.split(",") if e.strip())
+    if args.webhook_url:
+        from server.hooks.webhook import WEBHOOK_EVENTS
+
+        if not args.webhook_secret:
+            raise SystemExit("weft serve: --webhook-url needs --webhook-secret (bodies are "
+                             "signed)")
+        if not webhook_events or not set(webhook_events) <= set(WEBHOOK_EVENTS):
+            raise SystemExit(f"weft serve: --webhook-events must be a comma-separated subset "
+                             f"of {','.join(WEBHOOK_EVENTS)}, got {args.webhook_events!r}")
     return Config(host=args.host, port=args.port, data_dir=data_dir,
                   auth_secret=args.auth_secret or None, limits=limits,
                   room_idle_seconds=args.room_idle_seconds, log_level=args.log_level,
-                  redis_url=args.redis or None, replica_id=args.replica_id or None)
+                  redis_url=args.redis or None, replica_id=args.replica_id or None,
+                  ot_ordering=args.ot_ordering,
+                  causal_wait_seconds=args.causal_wait_seconds,
+                  hook_timeout_seconds=args.hook_timeout, webhook_url=args.webhook_url or None,
+                  webhook_secret=args.webhook_secret or None, webhook_events=webhook_events,
+                  meta_default_policy=args.meta_policy, clock_offset_ms=args.clock_offset_ms)
 
 
 async def serve(config: Config) -> None:

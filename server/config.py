@@ -41,6 +41,11 @@ class Config:
     commit_delay_seconds: float = 0.0
     # Compact a document's log into a snapshot after this many records.
     compact_every: int = 500
+    # History (server.history): compaction keeps at least the last this-many versions and every
+    # version younger than this-many seconds, with checkpoints to rebuild them; 0 and 0 keep
+    # none beyond the current snapshot.  Older versions answer ERR_HISTORY_COMPACTED (410).
+    history_keep_versions: int = 1000
+    history_keep_seconds: float = 0.0
     web_root: Path | None = field(default_factory=default_web_root)
     ping_interval: float | None = 20.0
     log_level: str = "info"
@@ -49,6 +54,28 @@ class Config:
     redis_url: str | None = None
     # This replica's name in relayed records (None: a random one per process).
     replica_id: str | None = None
+    # How replicas order an OT document's ops (server.protocols.ot_replicas): "sequencer"
+    # (Redis compare-and-set; conflicts retried) or "home" (one replica per document holds a
+    # fenced lease and orders them; the others forward: server.protocols.ot_home).
+    ot_ordering: str = "sequencer"
+    # How long a request presenting a causal token (``?after=``, a ShareDB subscribe at a
+    # version, a Yjs sync step 1) waits for this replica to reach that state.
+    causal_wait_seconds: float = 5.0
+    # Hooks (server.hooks): each hook call is cancelled after this many seconds.
+    hook_timeout_seconds: float = 5.0
+    # Signed webhook (server.hooks.webhook): POST these events as JSON to the URL, signed with
+    # the secret (X-Weft-Signature: sha256=<hex HMAC>).  None: no webhook.
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_events: tuple[str, ...] = ("change",)
+    # Document metadata (server.metadata): the policy of fields no rule names ("lww-hlc",
+    # "lww-wall", "multi-value"), and how far ahead a remote HLC timestamp may be before it
+    # is refused rather than adopted.
+    meta_default_policy: str = "lww-hlc"
+    meta_max_drift_ms: int = 60_000
+    # Testing only: shift this replica's physical clock (ms; negative: behind) to show what
+    # clock skew does to metadata conflict policies.
+    clock_offset_ms: int = 0
 
     @property
     def open_access(self) -> bool:

@@ -21,10 +21,14 @@ from typing import Any
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from ot.client import Client, Submission
 from ot.text_op import Op
 from server.protocols.sharedb_wire import TEXT_UNICODE_URI
+
+#: ShareDB's code for "the ops needed to catch this version up are no longer kept".
+HISTORY_GONE = "ERR_SUBMIT_TRANSFORM_OPS_NOT_FOUND"
 
 
 class OTClientError(Exception):
@@ -82,7 +86,9 @@ class OTDoc:
                 await self._changed.wait()
 
     def _send(self, submission: Submission | None) -> None:
-        if submission is not None:
+        # Offline (the socket dropped): the op stays outstanding and reconnect() resends it,
+        # so an edit made while disconnected is kept instead of raising after it was applied.
+        if submission is not None and self.conn.connected:
             self.conn.send({"a": "op", "c": self.collection, "d": self.id, "v": submission.version,
                             "src": submission.src, "seq": submission.seq, "op": submission.op})
 
@@ -151,6 +157,11 @@ class OTConnection:
             if doc.client is not None:
                 doc.client.src = self.src
 
+    @property
+    def connected(self) -> bool:
+        """Whether the socket is open (edits made while it is not are resent on reconnect)."""
+        return self.ws.protocol.state is State.OPEN
+
     def send(self, message: dict[str, Any]) -> None:
         self.ws.protocol.send_text(orjson.dumps(message))
         self.ws.send_data()
@@ -197,7 +208,23 @@ class OTConnection:
             message: dict[str, Any] = {"a": "s", "c": collection, "d": doc_id}
             if doc.client is not None:
                 message["v"] = doc.client.version
-            reply = await self.request(message, ("s", collection, doc_id))
+            try:
+                reply = await self.request(message, ("s", collection, doc_id))
+            except OTClientError as exc:
+                if exc.code != HISTORY_GONE or doc.client is None:
+                    raise
+                # The ops since our version were compacted away, so our pending edits cannot
+                # be transformed any more: like ShareDB's hard rollback, drop them (reported
+                # in ``doc.errors``) and start again from the current document.
+                doc.errors.append(exc)
+                dropped, doc.client = doc.client, None
+                reply = await self.request({"a": "s", "c": collection, "d": doc_id},
+                                           ("s", collection, doc_id))
+                doc._ingest(reply.get("data"))
+                if doc.client is not None:
+                    # Never reuse a seq: the server deduplicates resubmissions by src/seq, so
+                    # a new op numbered like a committed one would be taken for it.
+                    doc.client._seq = dropped._seq
             doc._ingest(reply.get("data"))
             if doc.client is not None:
                 doc._send(doc.client.resend())

@@ -8,8 +8,15 @@ Routes::
 
     GET  /healthz                      liveness: {"status": "ok", ...}
     GET  /metrics                      Prometheus text format
-    GET  /api/docs/<name>              {"name", "engine", "text", "version" | "token"}
+    GET  /api/docs/<name>              {"name", "engine", "text", "token"[, "version"]}
     POST /api/docs/<name>/edits        {"pos": n, "insert": "..."} | {"pos": n, "delete": n}
+    GET  /api/docs/<name>/versions     kept versions: {"oldest", "head", "versions": [...]}
+    GET  /api/docs/<name>?version=N    the text at version N (or ?at=ISO-8601 time); 410
+                                       ERR_HISTORY_COMPACTED when older than the kept history
+    POST /api/docs/<name>/restore      {"version": n[, "author"]}: a new edit back to version n
+    POST /api/docs/<name>/undo|redo    {"user": "..."}: undo/redo that user's own last edit
+    GET  /api/docs/<name>/meta         {"meta": {field: value}, "fields": {...}, "context"}
+    PUT|PATCH /api/docs/<name>/meta    {field: value, "$context"?: token}  (server.metadata)
     GET  /  and  /<file>               web_client/dist (index.html for /), no path traversal
     WS   /ot                           ShareDB protocol (text-unicode documents)
     WS   /crdt/<name>                  Yjs sync protocol as y-websocket speaks it
@@ -17,6 +24,12 @@ Routes::
 Document names in URLs are percent-encoded; ``notes%2Fa`` and ``notes/a`` name the same
 document.  The REST API honours the same tokens as the WebSockets (``Authorization: Bearer`` or
 ``?token=``).
+
+Session guarantees (:mod:`server.causal`): every document response carries its causal token, in
+the JSON (``token``) and in the ``X-Weft-Token`` header.  A request presenting one — ``?after=``
+or ``X-Weft-After`` — is answered from a state at least that new: the replica waits (bounded by
+``--causal-wait-seconds``) for its relay to catch up, else answers 503 ``ERR_NOT_CAUGHT_UP``
+with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -27,7 +40,7 @@ import logging
 import mimetypes
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
@@ -36,15 +49,21 @@ from websockets.http11 import Request, Response
 
 from server.auth import Authenticator, Grant
 from server.errors import BadMessage, ClientError, WeftError
+from server.hooks.events import ConnectRequest
 from server.http.connection import WeftConnection
+from server.metadata import wire as meta_wire
+from server.metadata.service import MetaService
 from server.metrics import Metrics
+
+if TYPE_CHECKING:
+    from server.history import History
 
 log = logging.getLogger("weft.http")
 
 MAX_NAME_LENGTH = 512
 
-ReadDoc = Callable[[str, Grant], Awaitable[dict[str, Any]]]
-EditDoc = Callable[[str, Grant, dict[str, Any]], Awaitable[dict[str, Any]]]
+ReadDoc = Callable[[str, Grant, str | None], Awaitable[dict[str, Any]]]
+EditDoc = Callable[[str, Grant, dict[str, Any], str | None], Awaitable[dict[str, Any]]]
 
 
 def response(status: int, body: bytes, content_type: str, **headers: str) -> Response:
@@ -60,12 +79,20 @@ def response(status: int, body: bytes, content_type: str, **headers: str) -> Res
     return Response(status, http.HTTPStatus(status).phrase, hdrs, body)
 
 
-def json_response(status: int, payload: Any) -> Response:
-    return response(status, orjson.dumps(payload), "application/json")
+def json_response(status: int, payload: Any, **headers: str) -> Response:
+    return response(status, orjson.dumps(payload), "application/json", **headers)
+
+
+def doc_response(payload: dict[str, Any]) -> Response:
+    """A document's state, its causal token also in a header (for clients that skip the body)."""
+    token = payload.get("token")
+    return json_response(200, payload, **({"X-Weft-Token": token} if token else {}))
 
 
 def error_response(exc: WeftError) -> Response:
-    return json_response(exc.http_status, {"error": exc.as_dict()})
+    # 503s (storage, shutting down, not caught up) are worth retrying soon.
+    retry = {"Retry-After": "1"} if exc.http_status == 503 else {}
+    return json_response(exc.http_status, {"error": exc.as_dict()}, **retry)
 
 
 def doc_name(raw: str) -> str:
@@ -81,6 +108,12 @@ def doc_name(raw: str) -> str:
 def query_token(path: str) -> str | None:
     values = parse_qs(urlsplit(path).query).get("token")
     return values[-1] if values else None
+
+
+def request_after(request: Request) -> str | None:
+    """The causal token a request wants its answer to cover (``?after=`` or ``X-Weft-After``)."""
+    values = parse_qs(urlsplit(request.path).query).get("after")
+    return values[-1] if values else request.headers.get("X-Weft-After") or None
 
 
 def request_token(request: Request) -> str | None:
@@ -109,6 +142,10 @@ class HttpRoutes:
         self.edit_doc = edit_doc
         self.web_root = web_root.resolve() if web_root else None
         self.room_states: Callable[[], dict[str, int]] = dict
+        self.meta: MetaService | None = None  # document metadata (set by the app)
+        self.history: History | None = None  # document history (set by the app)
+        # The connect hooks (server.hooks): may change the grant or raise Forbidden (403).
+        self.authorize: Callable[[ConnectRequest], Awaitable[Grant]] | None = None
 
     async def process_request(self, connection: Any, request: Request) -> Response | None:
         path = urlsplit(request.path).path
@@ -144,15 +181,77 @@ class HttpRoutes:
             return json_response(404, {"error": {"code": "ERR_NOT_FOUND",
                                                  "message": "try /api/docs/<name>"}})
         grant = self.auth.grant(request_token(request))
+        if rest.endswith("/meta") and self.meta is not None:
+            if method not in ("GET", "HEAD", "PUT", "PATCH"):
+                return response(405, b"GET, PUT or PATCH metadata\n", "text/plain",
+                                Allow="GET, PUT, PATCH")
+            name = doc_name(rest[: -len("/meta")])
+            grant = await self._hooks(request, name, grant, method)
+            body = None if method in ("GET", "HEAD") else self._json_body(connection)
+            return json_response(200, await meta_wire.http_request(self.meta, method, name,
+                                                                   grant, body))
+        if self.history is not None:
+            answer = await self._history_api(connection, request, method, rest, grant)
+            if answer is not None:
+                return answer
         if rest.endswith("/edits"):
             if method != "POST":
                 return response(405, b"POST edits\n", "text/plain", Allow="POST")
             name = doc_name(rest[: -len("/edits")])
+            grant = await self._hooks(request, name, grant, method)
             body = self._json_body(connection)
-            return json_response(200, await self.edit_doc(name, grant, body))
+            return doc_response(await self.edit_doc(name, grant, body, request_after(request)))
         if method not in ("GET", "HEAD"):
             return response(405, b"GET a document\n", "text/plain", Allow="GET")
-        return json_response(200, await self.read_doc(doc_name(rest), grant))
+        name = doc_name(rest)
+        grant = await self._hooks(request, name, grant, method)
+        return doc_response(await self.read_doc(name, grant, request_after(request)))
+
+    async def _history_api(self, connection: Any, request: Request, method: str, rest: str,
+                           grant: Grant) -> Response | None:
+        """``GET <doc>/versions``, ``GET <doc>?version=N|?at=T``, ``POST <doc>/restore
+        {"version"[, "author"]}``, ``POST <doc>/undo|redo {"user"}``; None: not a history
+        request."""
+        history = self.history
+        if history is None:
+            return None
+        base, _, action = rest.rpartition("/")
+        if base and action in ("versions", "restore", "undo", "redo"):
+            expected = "GET" if action == "versions" else "POST"
+            if method != expected and not (expected == "GET" and method == "HEAD"):
+                return response(405, f"{expected} {action}\n".encode(), "text/plain",
+                                Allow=expected)
+            name = doc_name(base)
+            grant = await self._hooks(request, name, grant, method)
+            if action == "versions":
+                return json_response(200, await history.versions(name, grant))
+            body = self._json_body(connection)
+            if action == "restore":
+                version = body.get("version")
+                if type(version) is not int:
+                    raise BadMessage(f"'version' must be an integer, got {version!r}")
+                author = body.get("author") or "server"
+                return doc_response(await history.restore(name, version, str(author), grant))
+            call = history.undo if action == "undo" else history.redo
+            return doc_response(await call(name, body.get("user"), grant))  # type: ignore[arg-type]
+        query = parse_qs(urlsplit(request.path).query)
+        if method in ("GET", "HEAD") and ("version" in query or "at" in query):
+            name = doc_name(rest)
+            grant = await self._hooks(request, name, grant, method)
+            raw = query.get("version", [None])[-1]
+            try:
+                version = None if raw is None else int(raw)
+            except ValueError:
+                raise BadMessage(f"?version= must be an integer, got {raw!r}") from None
+            at = query.get("at", [None])[-1]
+            return json_response(200, await history.text_at(name, version, at, grant))
+        return None
+
+    async def _hooks(self, request: Request, name: str, grant: Grant, method: str) -> Grant:
+        if self.authorize is None:
+            return grant
+        return await self.authorize(
+            ConnectRequest("rest", name, request.path, request.headers, grant, method))
 
     @staticmethod
     def _json_body(connection: Any) -> dict[str, Any]:

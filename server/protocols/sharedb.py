@@ -13,7 +13,11 @@ Ordering guarantees (what the client's OT logic relies on):
 * state sent to a newcomer (fetch/subscribe) covers only durable ops, and a subscriber joins
   the room in the same step, so it misses no later op (:meth:`Room.after_durable`);
 * a submitter that is not subscribed receives the ops it was transformed over before its ack,
-  as ShareDB's agent sends them.
+  as ShareDB's agent sends them;
+* monotonic reads across replicas: a fetch/subscribe at version ``v`` (a client that has a
+  snapshot) made to a replica whose engine is behind ``v`` waits until it reaches ``v``, at
+  most ``Config.causal_wait_seconds``, then fails with ``ERR_NOT_CAUGHT_UP`` (retryable) rather
+  than answer from an older state (:mod:`server.causal`).
 
 Documents are named ``<collection>/<id>`` in the server-wide namespace shared with the CRDT
 endpoint and the REST API; the engine is fixed per document (see :mod:`server.rooms.registry`).
@@ -32,6 +36,7 @@ from websockets.asyncio.server import broadcast
 from websockets.exceptions import ConnectionClosed
 
 from engines.interface import EngineError
+from server import causal
 from server.auth import Grant
 from server.context import Context
 from server.errors import (
@@ -44,6 +49,7 @@ from server.errors import (
     from_engine_error,
 )
 from server.limits import TokenBucket
+from server.metadata import wire as meta_wire
 from server.protocols import ot_docs, ot_replicas
 from server.protocols.sharedb_presence import PresenceHub, PresenceState
 from server.protocols.sharedb_wire import (
@@ -58,6 +64,7 @@ from server.protocols.sharedb_wire import (
     error_reply,
     snapshot_data,
 )
+from server.relay.base import RelayMessage
 from server.rooms.room import Room
 
 log = logging.getLogger("weft.ot")
@@ -89,6 +96,16 @@ def presence_hub(ctx: Context) -> PresenceHub:
     return hub
 
 
+# Action → handler method name: one table for all sessions (a dict of bound methods per
+# connection cost ~1.5 KB of idle memory each).
+ACTIONS: dict[str, str] = {
+    "hs": "_handshake", "f": "_fetch", "s": "_subscribe", "u": "_unsubscribe", "bf": "_bulk",
+    "bs": "_bulk", "bu": "_bulk", "op": "_op", "nf": "_snapshot", "nt": "_snapshot",
+    "p": "_presence", "ps": "_presence", "pu": "_presence", "pr": "_presence", "pp": "_ping",
+    "meta": "_meta",
+}
+
+
 class ShareDBSession:
     """One OT client connection."""
 
@@ -102,13 +119,7 @@ class ShareDBSession:
         self.bucket = TokenBucket(limits.max_ops_per_second, limits.ops_burst)
         self.presence = PresenceState(presence_hub(ctx), self)
         self._closing: asyncio.Task[None] | None = None
-        self.handlers: dict[str, Handler] = {
-            "hs": self._handshake, "f": self._fetch, "s": self._subscribe,
-            "u": self._unsubscribe, "bf": self._bulk, "bs": self._bulk, "bu": self._bulk,
-            "op": self._op, "nf": self._snapshot, "nt": self._snapshot,
-            "p": self._presence, "ps": self._presence, "pu": self._presence,
-            "pr": self._presence, "pp": self._ping,
-        }
+        self.meta = meta_wire.Follower(ctx.shared["meta"]) if "meta" in ctx.shared else None
 
     # ---- connection ------------------------------------------------------------------------
 
@@ -132,6 +143,8 @@ class ShareDBSession:
             peer.room.leave(peer)
         self.subscriptions.clear()
         self.presence.leave_all()
+        if self.meta is not None:
+            self.meta.close()
 
     def send(self, message: dict[str, Any]) -> None:
         """Queue one message without waiting (replies must not reorder with broadcasts)."""
@@ -159,7 +172,8 @@ class ShareDBSession:
         try:
             check_request(request)
             action = request.get("a")
-            handler = self.handlers.get(action) if isinstance(action, str) else None
+            method = ACTIONS.get(action) if isinstance(action, str) else None
+            handler: Handler | None = getattr(self, method) if method else None
             if handler is None:
                 if action in QUERY_ACTIONS:
                     raise UnsupportedAction(
@@ -193,6 +207,14 @@ class ShareDBSession:
             self.src = client_id  # a reconnecting client keeps its id, so resubmits dedupe
         return {"a": "hs", "protocol": PROTOCOL_MAJOR, "protocolMinor": PROTOCOL_MINOR,
                 "id": self.src, "type": DEFAULT_TYPE_URI}
+
+    async def _meta(self, request: dict[str, Any]) -> Reply:
+        """Document metadata, a Weft extension (:mod:`server.metadata.wire`)."""
+        collection, doc_id, name = self._names(request)
+        if not self.bucket.take():
+            raise RateLimited("too many requests on this connection; slow down and resend")
+        return await meta_wire.sharedb_request(self.ctx.shared, self.meta, self.send, self.grant,
+                                               request, collection, doc_id, name)
 
     async def _ping(self, request: dict[str, Any]) -> Reply:
         return {"a": "pp"}
@@ -247,6 +269,7 @@ class ShareDBSession:
         async with self.ctx.rooms.use(name, "ot") as room:
             if ot_replicas.sequencer(room) is not None:
                 ot_replicas.attach(room)
+                await self._catch_up(room, version)
             engine = room.require_engine()
             # Captured now, sent once everything before it is durable (see module docstring).
             if version is None:
@@ -270,6 +293,22 @@ class ShareDBSession:
 
             await room.after_durable(deliver)
         return {} if state is None else {"data": state}
+
+    async def _catch_up(self, room: Room, version: Any) -> None:
+        """Wait (bounded) until this replica's engine reaches the client's ``version``."""
+        if type(version) is not int or ot_docs.version(room.require_engine()) >= version:
+            return  # nothing to wait for (a bad version is reported by ops_since)
+        # Read what the engine lacks from the log now rather than wait for the relay (an empty
+        # "snapshot" message makes ot_replicas catch up from the log).
+        ot_replicas.on_remote(room, RelayMessage(room.name, room.kind, "snapshot", ()))
+        bound = self.ctx.config.causal_wait_seconds
+        try:
+            waited = await causal.wait_until(room, causal.CausalToken("ot", version=version),
+                                             bound)
+        except causal.NotCaughtUp:
+            self.ctx.metrics.causal_wait("ot", "timeout", bound)
+            raise
+        self.ctx.metrics.causal_wait("ot", "waited", waited)
 
     async def _bulk(self, request: dict[str, Any]) -> Reply:
         """``bf``/``bs``/``bu``: the client batches requests for several docs after reconnecting."""
@@ -350,7 +389,7 @@ class ShareDBSession:
 
             if ot_replicas.sequencer(room) is not None:  # replicas: Redis sequences the ops
                 room.check_growth(ot_docs.growth(change))
-                on_durable(await ot_replicas.commit(room, change, src))
+                await ot_replicas.commit(room, change, src, on_durable)
                 return None
             _, done = room.change(
                 lambda engine: ot_docs.apply(engine, change, src),

@@ -18,6 +18,15 @@ malformed frames 4400, document too large 4413, wrong engine 4409, forbidden 440
 4529 (y-websocket reconnects later and resyncs, so nothing is lost).  Read-only connections
 receive everything, but their edits are dropped and answered once with a y-protocols auth
 "permission denied" message (the provider logs it); the connection stays open.
+
+Monotonic reads across replicas: a client's sync step 1 carries its state vector.  If it holds
+clocks this replica lacks (the client saw a newer state through another replica, and this
+replica's relay is behind), the step 2 answer waits — in a task, the connection keeps being
+read — until the room covers that vector, at most ``Config.causal_wait_seconds``, and is then
+computed against the vector.  Past the bound it is answered anyway: a y-websocket server must
+never refuse a client, and the vector also counts the client's *own* edits not yet sent (they
+arrive in its step 2 or as updates, which is also what usually ends the wait: about one round
+trip).  Relayed updates are sent to the client meanwhile, as to every peer.
 """
 
 from __future__ import annotations
@@ -30,16 +39,25 @@ from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import broadcast
 from websockets.exceptions import ConnectionClosed
 
-from crdt.errors import ProtocolError, is_panic
-from crdt.sync import SyncServer, permission_denied_frame, update_frame
+from crdt.errors import ProtocolError, UpdateError, is_panic
+from crdt.sync import (
+    FrameKind,
+    SyncServer,
+    permission_denied_frame,
+    sync_step2_frame,
+    update_frame,
+)
+from crdt.updates import decode_state_vector
 from engines.crdt_engine import CRDTEngine
 from engines.interface import Effects, Engine, EngineError
+from server import causal
 from server.auth import Grant
 from server.context import Context
 from server.errors import InvalidFrame, RateLimited, ReadOnly, WeftError, close_reason
 from server.limits import TokenBucket
+from server.metadata import wire as meta_wire
 from server.relay.base import RelayMessage
-from server.rooms.room import Room
+from server.rooms.room import ChangeEvent, Room
 
 log = logging.getLogger("weft.crdt")
 
@@ -70,6 +88,10 @@ class YjsSession:
         self.told_read_only = False
         self.closed = False
         self._closing: asyncio.Task[None] | None = None
+        service = ctx.shared.get("meta")
+        self.meta = (meta_wire.YjsMeta(service, self.send, grant, name)
+                     if service is not None else None)
+        self._answering: set[asyncio.Task[None]] = set()  # step 2 answers waiting to catch up
 
     @property
     def ws(self) -> Connection:
@@ -121,6 +143,10 @@ class YjsSession:
         if self.closed:
             return
         self.closed = True
+        for task in self._answering:
+            task.cancel()
+        if self.meta is not None:
+            self.meta.close()
         room = self.room
         if room is None:
             return
@@ -136,6 +162,11 @@ class YjsSession:
             return
         if isinstance(message, str):
             raise InvalidFrame("the Yjs protocol uses binary frames; got a text frame")
+        if self.meta is not None and meta_wire.is_yjs_meta(message):
+            if not self.bucket.take():
+                raise RateLimited("too many metadata requests; reconnecting will resync")
+            self.meta.receive(message)  # a Weft extension (server.metadata.wire)
+            return
         try:
             reaction = sync_of(room).receive(self, message)
         except ProtocolError as exc:
@@ -146,10 +177,44 @@ class YjsSession:
             for frame in reaction.broadcast:
                 room.fanout(frame, exclude=self)
             return
+        kind, payload = reaction.frame.kind, reaction.frame.payload
+        if kind is FrameKind.SYNC_STEP1 and self._behind(room, payload):
+            self._answer_later(room, payload)
+            return
         for frame in reaction.reply:
             self.send(frame)
         for frame in reaction.broadcast:  # awareness: everyone, the sender included
             room.fanout(frame)
+
+    @staticmethod
+    def _behind(room: Room, vector: bytes) -> bool:
+        """Whether the client's state vector has clocks the room lacks."""
+        try:
+            wanted = decode_state_vector(vector)
+        except UpdateError as exc:
+            raise InvalidFrame(f"sync step 1: {exc}") from None
+        mine = decode_state_vector(room.require_engine().token)
+        return any(mine.get(client, 0) < clock for client, clock in wanted.items())
+
+    def _answer_later(self, room: Room, vector: bytes) -> None:
+        task = self._ws.loop.create_task(self._answer_when_caught_up(room, vector))
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
+
+    async def _answer_when_caught_up(self, room: Room, vector: bytes) -> None:
+        """Send sync step 2 once the room covers ``vector``, or after the bound regardless."""
+        wanted = causal.CausalToken("crdt", clocks=tuple(decode_state_vector(vector).items()))
+        bound = self.ctx.config.causal_wait_seconds
+        try:
+            waited = await causal.wait_until(room, wanted, bound)
+            self.ctx.metrics.causal_wait("crdt", "waited", waited)
+        except causal.NotCaughtUp:
+            self.ctx.metrics.causal_wait("crdt", "timeout", bound)
+        except WeftError:  # the room failed or unloaded: the connection is being dropped
+            return
+        if self.closed or room.engine is None:
+            return
+        self.send(sync_step2_frame(sync_of(room).document.diff(vector)))
 
     def _update(self, room: Room, update: bytes) -> bool:
         """Apply a client's update through the engine; True if it brought news."""
@@ -197,3 +262,6 @@ def on_remote(room: Room, message: RelayMessage) -> None:
             continue
         for update in effects.broadcast:
             room.fanout(update_frame(update))
+        if effects.broadcast and room.listeners:  # e.g. causal waits (server.causal)
+            room.notify(ChangeEvent(room.name, room.kind, effects.broadcast,
+                                    f"relay:{message.origin}", remote=True))

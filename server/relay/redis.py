@@ -22,8 +22,8 @@ point meets the compaction marker first and merges the snapshot before reading o
 
 Limits: the wake stream and the document streams are read by one ``XREAD``, which Redis
 Cluster refuses across slots (one read per slot would be needed).  Relayed OT records reach a
-room's engine only once a ShareDB client opened it there (:mod:`server.protocols.ot_replicas`,
-which also makes Redis the sequencer of OT ops).
+room's engine through :mod:`server.protocols.ot_replicas` (attached to every OT room when it
+loads, also REST-only ones; it also orders OT ops through Redis).
 """
 
 from __future__ import annotations
@@ -31,16 +31,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from redis.exceptions import RedisError
 
+from server.metrics import RelayLag
 from server.relay.base import RelayHandler, RelayMessage
 from server.store.redis import RedisStore, connect, keys, parse_id, text
 
 log = logging.getLogger("weft.relay")
 
+StreamCallback = Callable[[str, bytes], None]  # (origin replica, payload) of a watched entry
 BLOCK_MS = 2000  # a bounded block: the reader re-checks its documents at least this often
 SOCKET_TIMEOUT = 10.0  # longer than BLOCK_MS: an idle blocked read is not a dead connection
 BATCH = 500  # entries per stream per read
@@ -50,13 +54,14 @@ MAX_BACKOFF = 1.0
 class RedisRelay:
     """:class:`~server.relay.base.Relay` over the log streams of a :class:`RedisStore`."""
 
-    def __init__(self, store: RedisStore) -> None:
+    def __init__(self, store: RedisStore, lag: RelayLag | None = None) -> None:
         self.store = store
         self.replica_id = store.replica_id
         # A connection of its own: a blocked XREAD must not hold up the store's writes.
         # No client-side retries: the read loop retries itself (resuming from its positions)
         # and must stay cancellable.
-        self.redis = connect(store.url, retries=0, socket_timeout=SOCKET_TIMEOUT)
+        self.redis = connect(store.url, retries=0, socket_timeout=SOCKET_TIMEOUT,
+                             name=f"weft:{self.replica_id}:relay")
         self.wake_key = f"weft:replica:{self.replica_id}:wake"
         self.handlers: dict[str, RelayHandler] = {}
         self.kinds: dict[str, str] = {}
@@ -64,6 +69,9 @@ class RedisRelay:
         self.delivered: Counter[str] = Counter()
         self.skipped_own: Counter[str] = Counter()
         self.reconnects = 0
+        # Lag of each delivered entry: its stream id's milliseconds (the Redis server's clock at
+        # XADD) to the handler's return here (this host's clock; skew between them shows).
+        self.lag = lag if lag is not None else RelayLag()
         self.snapshots_merged = 0
         # doc -> covered id of a snapshot marker this replica is behind (records were trimmed).
         self._gaps: dict[str, str] = {}
@@ -71,6 +79,10 @@ class RedisRelay:
         self._wake_id = "$"
         self._wakes: set[asyncio.Task[None]] = set()
         self._closing = False
+        # Extra streams read by the same XREAD (document metadata logs): key -> last id read,
+        # and the callback each entry's (origin, payload) goes to.  Own entries are included.
+        self.watched: dict[str, str] = {}
+        self._watchers: dict[str, StreamCallback] = {}
 
     async def start(self) -> None:
         self._reader = asyncio.get_running_loop().create_task(self._read_loop(),
@@ -98,6 +110,21 @@ class RedisRelay:
     def unsubscribe(self, doc: str) -> None:
         self.handlers.pop(doc, None)
         self.store.positions.pop(doc, None)
+        self.lag.forget(doc)
+
+    def watch(self, key: str, callback: StreamCallback) -> None:
+        """Also read stream ``key`` from its start; ``callback(origin, payload)`` per entry.
+
+        For logs whose merge is order-independent and idempotent (metadata): replaying from
+        the start is harmless and needs no load/position handshake.
+        """
+        self._watchers[key] = callback
+        self.watched.setdefault(key, "0-0")
+        self._wake()
+
+    def unwatch(self, key: str) -> None:
+        self._watchers.pop(key, None)
+        self.watched.pop(key, None)
 
     async def publish(self, doc: str, kind: str, records: tuple[bytes, ...]) -> None:
         """Nothing to do: the store's XADD already relayed the records."""
@@ -130,6 +157,7 @@ class RedisRelay:
             docs = {keys(doc)[1]: doc for doc in self.handlers}
             for key, doc in docs.items():
                 streams[key] = self.store.positions.get(doc, "0-0")
+            streams.update(self.watched)
             try:
                 result: Any = await self.redis.xread(streams, count=BATCH, block=BLOCK_MS)
             except RedisError as exc:
@@ -147,6 +175,19 @@ class RedisRelay:
                 target = docs.get(name)
                 if target is not None:
                     self._deliver(target, entries)
+                elif name in self._watchers:
+                    self._deliver_watched(name, entries)
+
+    def _deliver_watched(self, key: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        for raw_id, fields in entries:
+            callback = self._watchers.get(key)
+            if callback is None:
+                return  # unwatched meanwhile
+            try:
+                callback(text(fields.get(b"o", b"")), fields.get(b"p", b""))
+            except Exception:  # one stream's bug must not stop the relay
+                log.exception("relay callback for stream %r failed", key)
+            self.watched[key] = text(raw_id)
 
     async def _fill_gaps(self) -> None:
         """Merge the snapshot of every document whose unread records a compaction trimmed.
@@ -198,4 +239,7 @@ class RedisRelay:
                 except Exception:  # one room's bug must not stop the relay
                     log.exception("relay handler for %r failed", doc)
                 self.delivered[doc] += 1
+                appended_ms = entry_id.partition("-")[0]
+                if appended_ms.isdigit():
+                    self.lag.observe(doc, origin, time.time() - int(appended_ms) / 1000)
             self.store.positions[doc] = entry_id

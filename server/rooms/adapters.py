@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from engines.interface import Engine
+from engines.interface import Effects, Engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,8 @@ class EngineAdapter:
     # clients still need (OT: an offline client resubmits ops made at old versions, and the
     # engine's snapshot keeps no op history).
     compact_on_unload: bool = True
+    # Write a load hook's initial text into a new, empty engine (None: cannot be seeded).
+    seed: Callable[[Engine, str], Effects] | None = None
 
     def engine_class(self) -> Any:
         module, _, name = self.engine_path.partition(":")
@@ -55,8 +57,20 @@ def _state_bytes(engine: Engine) -> int:
     return len(engine.snapshot())
 
 
+def _seed_ot(engine: Engine, text: str) -> Effects:
+    """Create the document with ``text`` (ShareDB's create: the op at version 0)."""
+    from engines.ot_engine import OTSubmit
+
+    return engine.apply(OTSubmit([text], 0), "seed")
+
+
+def _seed_crdt(engine: Engine, text: str) -> Effects:
+    return engine.insert(0, text, "seed")
+
+
 OT = EngineAdapter("ot", "engines.ot_engine:OTEngine", True, _text_bytes,
-                   compact_factor=20, compact_on_unload=False)
-CRDT = EngineAdapter("crdt", "engines.crdt_engine:CRDTEngine", False, _state_bytes)
+                   compact_factor=20, compact_on_unload=False, seed=_seed_ot)
+CRDT = EngineAdapter("crdt", "engines.crdt_engine:CRDTEngine", False, _state_bytes,
+                     seed=_seed_crdt)
 
 ADAPTERS: dict[str, EngineAdapter] = {OT.kind: OT, CRDT.kind: CRDT}

@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from server.errors import DocNotFound, EngineMismatch, ShuttingDown, StorageError, WeftError
+from server.hooks.core import Hooks
 from server.metrics import Metrics
 from server.relay.base import Relay
 from server.rooms.adapters import ADAPTERS, EngineAdapter
@@ -38,14 +39,20 @@ class Rooms:
         metrics: Metrics,
         settings: RoomSettings,
         adapters: dict[str, EngineAdapter] | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         self.store = store
         self.relay = relay
         self.metrics = metrics
         self.settings = settings
         self.adapters = adapters or ADAPTERS
+        # Load/change/store hooks (None: none); also how other modules reach Hooks.emit.
+        self.hooks = hooks
         self._rooms: dict[str, Room] = {}
         self._closing = False
+        # Called with each room once loaded (e.g. OT rooms on Redis attach to the sequencer,
+        # so relayed ops reach rooms opened only through REST).
+        self.on_loaded: Callable[[Room], None] | None = None
 
     def __len__(self) -> int:
         return len(self._rooms)
@@ -94,7 +101,7 @@ class Rooms:
         if adapter is None:
             raise StorageError(f"document {name!r} has unknown engine kind {kind!r}")
         room = Room(name, adapter, self.store, self.relay, self.metrics, self.settings,
-                    self._forget)
+                    self._forget, self.hooks)
         self._rooms[name] = room
         asyncio.get_running_loop().create_task(self._load(room), name=f"load {name}")
         return room
@@ -112,6 +119,8 @@ class Rooms:
             room.fail_load(StorageError(f"cannot load {room.name!r}: {exc}"))
             return
         await room.load(stored)
+        if self.on_loaded is not None and room.state is RoomState.LIVE:
+            self.on_loaded(room)
 
     def _forget(self, room: Room) -> None:
         if self._rooms.get(room.name) is room:

@@ -18,14 +18,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from websockets.asyncio.connection import Connection
-from websockets.asyncio.server import broadcast
-from websockets.protocol import State
 
 from engines.interface import NO_EFFECTS, Effects, Engine
 from server.errors import DocTooLarge, SlowConsumer, StorageError, WeftError
+from server.hooks.core import Hooks
+from server.hooks.events import LoadEvent, StoreEvent
 from server.metrics import Metrics
 from server.relay.base import Relay, RelayMessage
 from server.rooms.adapters import EngineAdapter
+from server.rooms.fanout import Outbox, send_now
 from server.rooms.lifecycle import RoomEvent, RoomState, next_state
 from server.rooms.pipeline import Pending, Pipeline
 from server.store.base import Store, StoredDoc
@@ -55,6 +56,8 @@ class ChangeEvent:
     remote: bool = False
 
 
+# ``append`` that queues at once and returns the commit's future (SQLiteStore.append_nowait).
+QueuedAppend = Callable[[str, str, int, tuple[bytes, ...], str], "asyncio.Future[None]"]
 Listener = Callable[[ChangeEvent], None]
 RemoteHandler = Callable[["Room", RelayMessage], None]
 
@@ -81,6 +84,7 @@ class Room:
         metrics: Metrics,
         settings: RoomSettings,
         on_unloaded: Callable[[Room], None],
+        hooks: Hooks | None = None,
     ) -> None:
         self.name = name
         self.adapter = adapter
@@ -89,6 +93,7 @@ class Room:
         self.relay = relay
         self.metrics = metrics
         self.settings = settings
+        self.hooks = hooks
         self.state = RoomState.LOADING
         self.engine: Engine | None = None
         # Whether the document exists in the store (or has accepted a change since loading).
@@ -109,6 +114,11 @@ class Room:
         self._compacting: asyncio.Task[None] | None = None
         self._storing: asyncio.Task[None] | None = None
         self._failed: WeftError | None = None
+        # Durable records waiting for the next tick's relay message (see _relay_soon).
+        self._unrelayed: list[bytes] = []
+        self._append_nowait: QueuedAppend | None = getattr(store, "append_nowait", None)
+        self._outbox = None if adapter.durable_before_broadcast else Outbox(
+            self.peers, settings.max_outgoing_bytes, metrics, self.drop_slow)
 
     def __repr__(self) -> str:
         return f"<Room {self.name!r} {self.kind} {self.state.value} peers={len(self.peers)}>"
@@ -133,11 +143,41 @@ class Room:
             self.next_seq = stored.next_seq
             self.records_since_snapshot = len(stored.log)
             self.doc_bytes = len(stored.snapshot or b"") + sum(map(len, stored.log))
+        if self.hooks is not None and self.hooks.wants("load"):
+            try:
+                seed = await self.hooks.load(LoadEvent(self.name, self.kind, stored is None))
+                if seed:
+                    await self._seed(seed)
+            except BaseException as exc:  # a failed seed write: nothing served yet, retry later
+                self.fail_load(exc if isinstance(exc, WeftError) else StorageError(
+                    f"seeding {self.name!r} failed: {exc!r}"))
+                if not isinstance(exc, Exception):
+                    raise
+                return
         self.relay.subscribe(self.name, self._on_relay)
         self._event(RoomEvent.LOADED)
         self.metrics.rooms_loaded_total += 1
         self._loaded.set_result(None)
         self._maybe_idle()
+
+    async def _seed(self, text: str) -> None:
+        """Write a load hook's initial text into a new document before anyone sees it."""
+        engine, seed = self.engine, self.adapter.seed
+        if engine is None or seed is None or (
+            self.adapter.durable_before_broadcast and hasattr(self.store, "ot_commit")
+        ):
+            log.warning("load hook seed for %r ignored: %s documents on this store cannot be "
+                        "seeded (only the OT sequencer may number their ops)", self.name,
+                        self.kind)
+            return
+        effects = seed(engine, text)
+        if effects.persist:
+            await self.store.append(self.name, self.kind, self.next_seq, effects.persist,
+                                    author="seed")
+            self.next_seq += len(effects.persist)
+            self.records_since_snapshot += len(effects.persist)
+            self.doc_bytes += sum(map(len, effects.persist))
+            self.stored = True
 
     def fail_load(self, error: WeftError) -> None:
         self._event(RoomEvent.LOAD_FAILED)
@@ -288,13 +328,27 @@ class Room:
         write: asyncio.Future[None] | None = None
         if effects.persist:
             first, self.next_seq = self.next_seq, self.next_seq + len(effects.persist)
-            append = self.store.append(self.name, self.kind, first, effects.persist)
-            write = asyncio.get_running_loop().create_task(append)
+            write = self._append(first, effects.persist, author)
             self.stored = True
             self.doc_bytes += growth
         if not effects.empty:
             self.metrics.op(self.kind)
         return effects, self._pipeline.push(write, effects, author, on_durable)
+
+    def _append(self, first: int, records: tuple[bytes, ...], author: str) -> asyncio.Future[None]:
+        """Queue the store write of one change.  A store that queues synchronously (SQLite's
+        ``append_nowait``) hands back its commit future: no task per change on the hot path.
+        A refused write fails the future, as a failed task would (the pipeline fails the room).
+        """
+        if self._append_nowait is not None:
+            try:
+                return self._append_nowait(self.name, self.kind, first, records, author)
+            except StorageError as exc:
+                refused: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                refused.set_exception(exc)
+                return refused
+        return asyncio.get_running_loop().create_task(
+            self.store.append(self.name, self.kind, first, records, author=author))
 
     def after_durable(self, callback: Callable[[], None]) -> asyncio.Future[Effects]:
         """Run ``callback`` once every change accepted so far is durable and delivered.
@@ -316,10 +370,41 @@ class Room:
             self.notify(ChangeEvent(self.name, self.kind, effects.broadcast, pending.author))
         if effects.persist:
             self.records_since_snapshot += len(effects.persist)
-            asyncio.get_running_loop().create_task(
-                self._relay(effects.persist), name=f"relay {self.name}"
-            )
+            self._relay_soon(effects.persist)
             self._maybe_compact()
+        if self.hooks is not None:
+            self.committed(effects, pending.author, len(effects.persist))
+
+    def committed(self, effects: Effects, author: str, records: int) -> None:
+        """Queue the ``change`` and ``store`` hooks of a committed, durable change.
+
+        Called by the delivery pipeline, and by paths that commit without it (OT through the
+        Redis sequencer).  Only queues (O(1)): hooks never delay the fan-out.
+        """
+        hooks = self.hooks
+        if hooks is None:
+            return
+        if effects.broadcast and hooks.wants("change"):
+            hooks.emit("change", ChangeEvent(self.name, self.kind, effects.broadcast, author))
+        if records and hooks.wants("store"):
+            hooks.emit("store", StoreEvent(self.name, self.kind, "records", records, author))
+
+    def _relay_soon(self, records: tuple[bytes, ...]) -> None:
+        """Publish durable records on the next tick, all of a tick's in one message.
+
+        One group commit releases many changes in one delivery loop; relaying them as one
+        message (one task) keeps the per-change cost of relaying off the hot path.  Records
+        keep their commit order: a later tick's records go in a later message.
+        """
+        if self._unrelayed:
+            self._unrelayed.extend(records)
+            return
+        self._unrelayed = list(records)
+        asyncio.get_running_loop().create_task(self._relay_unrelayed(), name=f"relay {self.name}")
+
+    async def _relay_unrelayed(self) -> None:
+        records, self._unrelayed = tuple(self._unrelayed), []
+        await self._relay(records)
 
     async def _relay(self, records: tuple[bytes, ...]) -> None:
         try:
@@ -385,6 +470,8 @@ class Room:
         snapshot, upto, pending = engine.snapshot(), self.next_seq - 1, self.records_since_snapshot
         await self.store.compact(self.name, self.kind, snapshot, upto)
         self.records_since_snapshot = max(0, self.records_since_snapshot - pending)
+        if self.hooks is not None and self.hooks.wants("store"):
+            self.hooks.emit("store", StoreEvent(self.name, self.kind, "snapshot", 1, upto=upto))
         self.doc_bytes = len(snapshot) if self.kind == "crdt" else self.doc_bytes
 
     async def flush(self, *, compact: bool = False) -> None:
@@ -409,28 +496,20 @@ class Room:
     def fanout(
         self, frame: bytes | str, exclude: Peer | None = None, *, text: bool | None = None
     ) -> int:
-        """Send one encoded frame to every peer but ``exclude``; returns how many got it.
+        """Send one encoded frame to every peer but ``exclude``; returns how many it is for.
 
+        CRDT rooms send at the end of the loop tick, every frame of the tick to a peer in one
+        write (:mod:`server.rooms.fanout` says why and why only CRDT); OT rooms send at once.
         A peer whose unsent bytes exceed the limit is dropped with a reason instead of being
         written to: one slow reader must not grow the server's memory or slow the room.
         """
-        limit = self.settings.max_outgoing_bytes
-        targets: list[Connection] = []
-        slow: list[Peer] = []
-        for peer in self.peers:
-            ws = peer.ws
-            if peer is exclude or ws is None or ws.protocol.state is not State.OPEN:
-                continue
-            if limit > 0 and ws.transport.get_write_buffer_size() > limit:
-                slow.append(peer)
-                continue
-            targets.append(ws)
-        if targets:
-            broadcast(targets, frame, text=text)
-            self.metrics.sent(len(frame), len(targets))
+        if self._outbox is not None:
+            return self._outbox.push(frame, exclude, text)
+        sent, slow = send_now(self.peers, frame, exclude, text,
+                              self.settings.max_outgoing_bytes, self.metrics)
         for peer in slow:
             self.drop_slow(peer)
-        return len(targets)
+        return sent
 
     def drop_slow(self, peer: Peer) -> None:
         self.peers.discard(peer)

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from server.store.history import HistoryBudget, StoredHistory
+
 
 @dataclass(frozen=True, slots=True)
 class StoredDoc:
@@ -34,6 +36,17 @@ class StoredDoc:
     log: tuple[bytes, ...]
     # Sequence number the next appended record must carry.
     next_seq: int
+
+
+__all__ = ["HistoryBudget", "Store", "StoredDoc", "StoredHistory", "StoredMeta"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMeta:
+    """What :meth:`Store.meta_load` returns: metadata records and their store ids."""
+
+    records: tuple[bytes, ...] = ()
+    ids: tuple[str, ...] = ()
 
 
 @runtime_checkable
@@ -52,16 +65,26 @@ class Store(Protocol):
         """The stored document, or None when it was never written."""
         ...
 
-    async def append(self, doc: str, kind: str, first_seq: int, records: Sequence[bytes]) -> None:
+    async def append(self, doc: str, kind: str, first_seq: int, records: Sequence[bytes],
+                     author: str = "") -> None:
         """Durably append ``records`` numbered from ``first_seq``; returns once committed.
 
         The first append of a document records its ``kind``; later appends with another kind
         raise :class:`server.errors.StorageError` (one document never gets both engines).
+        ``author`` and the append time are kept beside each record for the document's history.
         """
         ...
 
     async def compact(self, doc: str, kind: str, snapshot: bytes, upto_seq: int) -> None:
-        """Durably replace the snapshot and log records ``<= upto_seq`` with ``snapshot``."""
+        """Durably replace the snapshot and log records ``<= upto_seq`` with ``snapshot``.
+
+        With a :class:`HistoryBudget`, records and older snapshots (checkpoints) the budget
+        still covers are kept for :meth:`history`; only what is older goes.
+        """
+        ...
+
+    async def history(self, doc: str) -> StoredHistory | None:
+        """The kept records and checkpoints of ``doc``, oldest first (None: unknown doc)."""
         ...
 
     async def kind_of(self, doc: str) -> str | None:
@@ -70,4 +93,18 @@ class Store(Protocol):
 
     async def delete(self, doc: str) -> None:
         """Remove every trace of the document (its name becomes free for either engine)."""
+        ...
+
+    async def meta_append(self, doc: str, record: bytes) -> None:
+        """Durably append one metadata record (:mod:`server.metadata`) to ``doc``'s metadata
+        log; independent of the document's engine, and of whether it has text yet."""
+        ...
+
+    async def meta_load(self, doc: str) -> StoredMeta:
+        """Every metadata record of ``doc`` and its id (the merge is order-independent)."""
+        ...
+
+    async def meta_compact(self, doc: str, snapshot: bytes, ids: Sequence[str]) -> None:
+        """In one atomic step, append ``snapshot`` and delete the records ``ids`` (which the
+        snapshot covers).  Records appended meanwhile, by any replica, are kept."""
         ...

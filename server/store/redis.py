@@ -6,13 +6,34 @@ the Lua scripts below may touch them together):
 * ``weft:{doc}:kind`` — which engine merges the document (claimed by the first append);
 * ``weft:{doc}:log`` — a Redis Stream of engine records, fields ``o`` (origin replica id) and
   ``p`` (payload); the stream id is the record's number, assigned by Redis, so replicas
-  appending concurrently never collide (the room's own ``first_seq`` is ignored);
+  appending concurrently never collide (the room's own ``first_seq`` is ignored).  Records
+  appended by :meth:`RedisStore.append` also carry ``a`` (author) and ``n`` (the record's
+  number in the document's log, counted in ``weft:{doc}:v``: the version it makes, for
+  history); the stream id's milliseconds are every record's time;
 * ``weft:{doc}:v`` — an OT document's version: the sequencer's compare-and-set target
   (:meth:`RedisStore.ot_commit`; see :mod:`server.protocols.ot_replicas`);
+* ``weft:{doc}:seq:<src>`` — ``"<seq>:<version>"`` of the last OT op committed for ShareDB
+  client ``src`` (a day's TTL): a retried commit script whose first run succeeded (reply lost
+  with the connection) reports a duplicate instead of appending the record twice;
+* ``weft:{doc}:home``, ``weft:{doc}:fence``, ``weft:{doc}:fwd``, ``weft:{doc}:rep:<replica>``
+  — OT home mode: the home lease and its fencing counter (:mod:`server.lease`), the stream of
+  submits forwarded to the home and each requester's reply stream
+  (:mod:`server.protocols.ot_home`).  :meth:`RedisStore.ot_commit` with a fence refuses to
+  append once the counter has moved past it;
 * ``weft:{doc}:snap`` — a hash: ``data`` (snapshot bytes) and ``id`` (the last stream id the
   snapshot covers).  Each compaction also appends a marker entry (field ``s``: the covered
   id) to the log, so a replica reading behind the trim point learns that it missed records
-  and merges the snapshot instead (see :mod:`server.relay.redis`).
+  and merges the snapshot instead (see :mod:`server.relay.redis`).  OT snapshots
+  (:meth:`RedisStore.ot_compact`) also hold ``v``, the version they are at; the records
+  before the last ``compact_every`` are trimmed, the newer ones kept for replicas behind.
+* ``weft:{doc}:hist`` — with a :class:`~server.store.history.HistoryBudget`, the snapshots of
+  earlier compactions (checkpoints): fields ``d:<id>``, ``n:<id>``, ``t:<id>`` (data, record
+  number and time in ms of the snapshot covering stream id ``<id>``).  :meth:`compact` then
+  trims the log only up to the newest checkpoint the budget no longer needs.
+
+* ``weft:{doc}:meta`` — the document's metadata log (:mod:`server.metadata`): a Stream of
+  records (``o`` origin, ``p`` payload), read whole on load and followed by the relay's reader
+  (:meth:`~server.relay.redis.RedisRelay.watch`); merging it is order-independent.
 
 The log is also the relay (:mod:`server.relay.redis` reads the same streams), so a record is
 published exactly when it is durable.  ``positions`` is shared with that relay: for every open
@@ -28,9 +49,10 @@ acknowledged write must survive a power cut, not just a restart).
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -40,7 +62,15 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.errors import StorageError
-from server.store.base import StoredDoc
+from server.store.base import StoredDoc, StoredMeta
+from server.store.history import (
+    Checkpoint,
+    HistoryBudget,
+    HistoryRecord,
+    StoredHistory,
+    redundant,
+    trim_point,
+)
 
 
 # Every write script starts by claiming the document's engine (KEYS[1]) and refusing the other.
@@ -55,45 +85,129 @@ end
 """
 
 
-# KEYS: kind, log, version.  ARGV: kind, origin, payload...  Returns the new stream ids.
-# OT records appended without the sequencer (server-side edits) still count in the version.
+# KEYS: kind, log, version.  ARGV: kind, origin, author, payload...  Returns the new ids.
+# OT records appended without the sequencer (server-side edits) still count in the version;
+# CRDT records are counted the same way, which numbers them for history (field n).
 _APPEND = _claim_kind("ARGV[1]") + """
-if ARGV[1] == 'ot' then
-  redis.call('INCRBY', KEYS[3], #ARGV - 2)
-end
+local count = #ARGV - 3
+local n = redis.call('INCRBY', KEYS[3], count) - count
 local ids = {}
-for i = 3, #ARGV do
-  ids[#ids + 1] = redis.call('XADD', KEYS[2], '*', 'o', ARGV[2], 'p', ARGV[i])
+for i = 4, #ARGV do
+  n = n + 1
+  ids[#ids + 1] = redis.call('XADD', KEYS[2], '*', 'o', ARGV[2], 'p', ARGV[i], 'a', ARGV[3],
+                             'n', n)
 end
 return ids
 """
 
 # The OT sequencer (ShareDB's submit loop): commit one OT record only at the expected version.
-# KEYS: kind, log, version.  ARGV: version, origin, payload.  Returns -1 when committed, else
-# the current version (the caller catches up, transforms and retries).
+# KEYS: kind, log, version, fence, dedup.  ARGV: version, origin, payload, seq ('' = no dedup),
+# fence ('' = no fencing: sequencer mode).  Returns {status, n}: {0, v} committed at v,
+# {1, current} conflict, {2, v} this src/seq was committed already at v (a retried write whose
+# reply was lost: never XADDed twice), {3, fence} refused: a newer home holds the document.
 _OT_COMMIT = _claim_kind("'ot'") + """
+if ARGV[5] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[5] then
+  return {3, tonumber(redis.call('GET', KEYS[4]) or '0')}
+end
+if ARGV[4] ~= '' then
+  local seen = redis.call('GET', KEYS[5])
+  if seen then
+    local colon = string.find(seen, ':', 1, true)
+    if string.sub(seen, 1, colon - 1) == ARGV[4] then
+      return {2, tonumber(string.sub(seen, colon + 1))}
+    end
+  end
+end
 local current = tonumber(redis.call('GET', KEYS[3]) or '0')
 if current ~= tonumber(ARGV[1]) then
-  return current
+  return {1, current}
 end
 redis.call('SET', KEYS[3], current + 1)
 redis.call('XADD', KEYS[2], '*', 'o', ARGV[2], 'p', ARGV[3])
-return -1
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[5], ARGV[4] .. ':' .. current, 'PX', 86400000)
+end
+return {0, current}
 """
 
-# KEYS: kind, log, snap.  ARGV: kind, snapshot, covered id, covered ms, covered seq.
+# OT compaction.  KEYS: kind, log, snap.  ARGV: snapshot, its version, keep_from.  Trims the
+# records applied at versions < keep_from (the log is in version order: _OT_COMMIT appends at
+# the counter) and stores the snapshot covering the last trimmed id; never moves backwards.
+_OT_COMPACT = _claim_kind("'ot'") + """
+local old = tonumber(redis.call('HGET', KEYS[3], 'v') or '-1')
+if old >= tonumber(ARGV[2]) then
+  return 0
+end
+local keep_from, last, start = tonumber(ARGV[3]), nil, '-'
+while true do
+  local batch = redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', 200)
+  if #batch == 0 then break end
+  local stop = false
+  for _, entry in ipairs(batch) do
+    local fields, payload = entry[2], nil
+    for i = 1, #fields, 2 do
+      if fields[i] == 'p' then payload = fields[i + 1] end
+    end
+    if payload then
+      local v = tonumber(string.match(payload, '^{"v":(%d+)'))
+      if v == nil or v >= keep_from then stop = true break end
+    end
+    last = entry[1]
+  end
+  if stop then break end
+  start = '(' .. batch[#batch][1]
+end
+if last == nil then
+  return 0
+end
+redis.call('HSET', KEYS[3], 'data', ARGV[1], 'id', last, 'v', ARGV[2])
+local dash = string.find(last, '-', 1, true)
+redis.call('XTRIM', KEYS[2], 'MINID', string.sub(last, 1, dash - 1) .. '-' ..
+           (tonumber(string.sub(last, dash + 1)) + 1))
+redis.call('XADD', KEYS[2], '*', 's', last)
+return 1
+"""
+
+# KEYS: kind, log, snap, hist.  ARGV: kind, snapshot, covered id, covered ms, covered seq,
+# keep history ('1'/'0'), trim ms, trim seq ('', '': trim nothing), now (ms), then the ids of
+# redundant checkpoints to drop.  With history kept, the replaced snapshot becomes a checkpoint
+# and the log is trimmed only up to the trim id (a checkpoint), dropping older checkpoints.
 _COMPACT = _claim_kind("ARGV[1]") + """
-local old = redis.call('HGET', KEYS[3], 'id')
-if old then
-  local dash = string.find(old, '-', 1, true)
-  local ms, seq = tonumber(string.sub(old, 1, dash - 1)), tonumber(string.sub(old, dash + 1))
-  local new_ms, new_seq = tonumber(ARGV[4]), tonumber(ARGV[5])
-  if ms > new_ms or (ms == new_ms and seq >= new_seq) then
-    return 0
+local function before(id, ms, seq)
+  local dash = string.find(id, '-', 1, true)
+  local a, b = tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))
+  return a < ms or (a == ms and b < seq)
+end
+local old = redis.call('HMGET', KEYS[3], 'id', 'data', 'n', 't')
+if old[1] and not before(old[1], tonumber(ARGV[4]), tonumber(ARGV[5])) then
+  return 0
+end
+local n = ''
+local entry = redis.call('XRANGE', KEYS[2], ARGV[3], ARGV[3])
+if #entry == 1 then
+  local f = entry[1][2]
+  for i = 1, #f, 2 do
+    if f[i] == 'n' then n = f[i + 1] end
   end
 end
-redis.call('HSET', KEYS[3], 'data', ARGV[2], 'id', ARGV[3])
-redis.call('XTRIM', KEYS[2], 'MINID', ARGV[4] .. '-' .. (tonumber(ARGV[5]) + 1))
+if ARGV[6] == '1' and old[1] then
+  redis.call('HSET', KEYS[4], 'd:' .. old[1], old[2], 'n:' .. old[1], old[3] or '',
+             't:' .. old[1], old[4] or '')
+end
+redis.call('HSET', KEYS[3], 'data', ARGV[2], 'id', ARGV[3], 'n', n, 't', ARGV[9])
+if ARGV[7] ~= '' then
+  local ms, seq = tonumber(ARGV[7]), tonumber(ARGV[8])
+  redis.call('XTRIM', KEYS[2], 'MINID', ms .. '-' .. (seq + 1))
+  for _, field in ipairs(redis.call('HKEYS', KEYS[4])) do
+    local id = string.sub(field, 3)
+    if before(id, ms, seq) or id == ARGV[3] then
+      redis.call('HDEL', KEYS[4], field)
+    end
+  end
+end
+for i = 10, #ARGV do
+  redis.call('HDEL', KEYS[4], 'd:' .. ARGV[i], 'n:' .. ARGV[i], 't:' .. ARGV[i])
+end
 redis.call('XADD', KEYS[2], '*', 's', ARGV[3])
 return 1
 """
@@ -104,9 +218,41 @@ def keys(doc: str) -> tuple[str, str, str]:
     return f"weft:{{{doc}}}:kind", f"weft:{{{doc}}}:log", f"weft:{{{doc}}}:snap"
 
 
+def history_key(doc: str) -> str:
+    """The checkpoints of ``doc`` kept for history (see the module docstring)."""
+    return f"weft:{{{doc}}}:hist"
+
+
+def meta_key(doc: str) -> str:
+    """The metadata log of ``doc``: a Stream of records, fields ``o`` (origin) and ``p``."""
+    return f"weft:{{{doc}}}:meta"
+
+
 def version_key(doc: str) -> str:
     """The OT version counter of ``doc`` (the sequencer's compare-and-set target)."""
     return f"weft:{{{doc}}}:v"
+
+
+def fence_key(doc: str) -> str:
+    """The fencing counter of ``doc``'s home lease (:mod:`server.lease`)."""
+    return f"weft:{{{doc}}}:fence"
+
+
+def dedup_key(doc: str, src: str) -> str:
+    """The last ``seq:version`` committed for ``src`` on ``doc`` (idempotent commits)."""
+    return f"weft:{{{doc}}}:seq:{src}"
+
+
+class OTCommit(NamedTuple):
+    """What :meth:`RedisStore.ot_commit` did: ``status`` is ``"committed"`` (at ``version``),
+    ``"conflict"`` (Redis is at ``version``), ``"duplicate"`` (this src/seq was committed at
+    ``version`` already) or ``"fenced"`` (a newer home holds fence ``version``)."""
+
+    status: str
+    version: int
+
+
+_COMMIT_STATUS = ("committed", "conflict", "duplicate", "fenced")
 
 
 def parse_id(stream_id: str) -> tuple[int, int]:
@@ -119,13 +265,23 @@ def text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def connect(url: str, *, retries: int = 8, socket_timeout: float = 5.0) -> Redis:
+def _checkpoint(n: bytes | None, t: bytes | None, data: bytes) -> Checkpoint:
+    return Checkpoint(int(n) if n else None, int(t) / 1000 if t else None, data)
+
+
+def connect(url: str, *, retries: int = 8, socket_timeout: float = 5.0,
+            name: str | None = None) -> Redis:
     """A client that reconnects by itself: a Redis restart costs retries, not errors.
 
     ``socket_timeout`` bounds every reply; a blocking read must block for less than it.
+    ``name`` is set on every (re)connection (``CLIENT SETNAME``), so an operator's
+    ``CLIENT LIST`` shows which replica holds which connection.
     """
+    if name is not None:  # Redis refuses names with spaces or control characters
+        name = "".join(ch if "!" <= ch <= "~" else "_" for ch in name)
     return Redis.from_url(
         url,
+        client_name=name,
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=retries),
         retry_on_error=[RedisConnectionError, RedisTimeoutError, ConnectionResetError],
         health_check_interval=0,
@@ -137,10 +293,12 @@ def connect(url: str, *, retries: int = 8, socket_timeout: float = 5.0) -> Redis
 class RedisStore:
     """Redis-backed :class:`~server.store.base.Store` (see the module docstring)."""
 
-    def __init__(self, url: str, replica_id: str | None = None) -> None:
+    def __init__(self, url: str, replica_id: str | None = None,
+                 history: HistoryBudget | None = None) -> None:
         self.url = url
+        self.budget = history or HistoryBudget()
         self.replica_id = replica_id or uuid.uuid4().hex[:12]
-        self.redis: Redis = connect(url)
+        self.redis: Redis = connect(url, name=f"weft:{self.replica_id}:store")
         # doc -> last stream id this replica's engine has applied (advanced by the relay).
         self.positions: dict[str, str] = {}
         self._append: Any = None
@@ -149,12 +307,14 @@ class RedisStore:
         self.ot_commits = 0
         self.ot_conflicts = 0
         self._compact: Any = None
+        self._ot_compact: Any = None
         self._closed = False
 
     async def open(self) -> None:
         self._append = self.redis.register_script(_APPEND)
         self._ot_commit = self.redis.register_script(_OT_COMMIT)
         self._compact = self.redis.register_script(_COMPACT)
+        self._ot_compact = self.redis.register_script(_OT_COMPACT)
         try:
             await self.redis.ping()
         except RedisError as exc:
@@ -193,36 +353,58 @@ class RedisStore:
             raise StorageError(f"cannot read the snapshot of {doc!r}: {exc}") from exc
         return (text(snap[b"id"]), snap[b"data"]) if snap else None
 
-    async def append(self, doc: str, kind: str, first_seq: int, records: Sequence[bytes]) -> None:
+    async def append(self, doc: str, kind: str, first_seq: int, records: Sequence[bytes],
+                     author: str = "") -> None:
         """Append ``records`` (numbered by Redis; ``first_seq`` is ignored) as this replica's."""
         if not records:
             return
         kind_key, log_key, _ = keys(doc)
         try:
             await self._append(keys=[kind_key, log_key, version_key(doc)],
-                               args=[kind, self.replica_id, *records])
+                               args=[kind, self.replica_id, author, *records])
         except ResponseError as exc:
             message = str(exc).removeprefix("KIND ")
             raise StorageError(f"append {doc!r}: {message}") from exc
         except RedisError as exc:
             raise StorageError(f"append {doc!r}: Redis write failed: {exc}") from exc
 
-    async def ot_commit(self, doc: str, version: int, record: bytes) -> int | None:
-        """Append the OT ``record`` if the document is at ``version``; None when committed,
-        else the document's current version in Redis (nothing was written)."""
+    async def ot_commit(self, doc: str, version: int, record: bytes, *, src: str | None = None,
+                        seq: object = None, fence: int | None = None) -> OTCommit:
+        """Append the OT ``record`` if the document is at ``version`` (and, with ``fence``, if
+        that fence still holds the document); see :class:`OTCommit`.  With an int ``seq`` and
+        a ``src`` the write is idempotent: a retry of a commit that succeeded reports
+        ``duplicate`` instead of appending the record again."""
         kind_key, log_key, _ = keys(doc)
+        dedup = src is not None and type(seq) is int
         try:
-            result = await self._ot_commit(keys=[kind_key, log_key, version_key(doc)],
-                                           args=[version, self.replica_id, record])
+            result = await self._ot_commit(
+                keys=[kind_key, log_key, version_key(doc), fence_key(doc),
+                      dedup_key(doc, src if dedup else "")],  # type: ignore[arg-type]
+                args=[version, self.replica_id, record, seq if dedup else "",
+                      "" if fence is None else fence])
         except ResponseError as exc:
             raise StorageError(f"append {doc!r}: {str(exc).removeprefix('KIND ')}") from exc
         except RedisError as exc:
             raise StorageError(f"append {doc!r}: Redis write failed: {exc}") from exc
-        if int(result) < 0:
+        outcome = OTCommit(_COMMIT_STATUS[int(result[0])], int(result[1]))
+        if outcome.status == "committed":
             self.ot_commits += 1
-            return None
-        self.ot_conflicts += 1
-        return int(result)
+        elif outcome.status == "conflict":
+            self.ot_conflicts += 1
+        return outcome
+
+    async def ot_compact(self, doc: str, snapshot: bytes, version: int, keep_from: int) -> bool:
+        """Store the OT ``snapshot`` (at ``version``) and trim the records applied before
+        ``keep_from``; False when a newer snapshot is stored or nothing is old enough."""
+        kind_key, log_key, snap_key = keys(doc)
+        try:
+            done = await self._ot_compact(keys=[kind_key, log_key, snap_key],
+                                          args=[snapshot, version, keep_from])
+        except ResponseError as exc:
+            raise StorageError(f"compact {doc!r}: {str(exc).removeprefix('KIND ')}") from exc
+        except RedisError as exc:
+            raise StorageError(f"compact {doc!r}: Redis write failed: {exc}") from exc
+        return bool(done)
 
     async def ot_records(self, doc: str, newest: int | None = None) -> list[bytes]:
         """OT records still in the log, oldest first (compaction markers skipped): only the
@@ -249,13 +431,70 @@ class RedisStore:
             return
         ms, seq = parse_id(covered)
         kind_key, log_key, snap_key = keys(doc)
+        now = time.time()
         try:
-            await self._compact(keys=[kind_key, log_key, snap_key],
-                                args=[kind, snapshot, covered, ms, seq])
+            trim, drop = ((ms, seq), []) if not self.budget.enabled else \
+                await self._trim_point(doc, covered, now)
+            await self._compact(keys=[kind_key, log_key, snap_key, history_key(doc)],
+                                args=[kind, snapshot, covered, ms, seq,
+                                      "1" if self.budget.enabled else "0",
+                                      *(trim if trim is not None else ("", "")),
+                                      int(now * 1000), *(f"{a}-{b}" for a, b in drop)])
         except ResponseError as exc:
             raise StorageError(f"compact {doc!r}: {str(exc).removeprefix('KIND ')}") from exc
         except RedisError as exc:
             raise StorageError(f"compact {doc!r}: Redis write failed: {exc}") from exc
+
+    async def _trim_point(self, doc: str, covered: str, now: float
+                          ) -> tuple[tuple[int, int] | None, list[tuple[int, int]]]:
+        """The checkpoint up to which the budget lets compaction trim the log (or None), and
+        the checkpoints that are redundant after that."""
+        fields: Any = await self.redis.hkeys(history_key(doc))
+        checkpoints = [parse_id(text(f)[2:]) for f in fields if text(f).startswith("d:")]
+        current: Any = await self.redis.hget(keys(doc)[2], "id")  # becomes a checkpoint too
+        if current:
+            checkpoints.append(parse_id(text(current)))
+        entries: Any = await self.redis.xrange(keys(doc)[1])
+        records = [(parse_id(text(i)), parse_id(text(i))[0] / 1000) for i, f in entries
+                   if b"p" in f]
+        candidates = [*checkpoints, parse_id(covered)]
+        cut = trim_point(self.budget, candidates, records, now)
+        if cut is not None:
+            candidates = [c for c in candidates if c >= cut]
+            records = [r for r in records if r[0] > cut]
+        return cut, redundant(candidates, records)
+
+    async def history(self, doc: str) -> StoredHistory | None:
+        """Kept records and checkpoints (records of old data have no number: ``seq`` None)."""
+        kind_key, log_key, snap_key = keys(doc)
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.get(kind_key)
+                pipe.hgetall(snap_key)
+                pipe.hgetall(history_key(doc))
+                pipe.xrange(log_key)
+                kind, snap, hist, entries = await pipe.execute()
+        except RedisError as exc:
+            raise StorageError(f"cannot read the history of {doc!r}: {exc}") from exc
+        if kind is None:
+            return None
+        found: list[tuple[tuple[int, int], Checkpoint]] = []
+        for field, data in hist.items():
+            name = text(field)
+            if name.startswith("d:"):
+                cid = name[2:]
+                found.append((parse_id(cid), _checkpoint(hist.get(f"n:{cid}".encode()),
+                                                         hist.get(f"t:{cid}".encode()), data)))
+        found.sort(key=lambda item: item[0])
+        checkpoints = [c for _, c in found]
+        if snap:
+            checkpoints.append(_checkpoint(snap.get(b"n"), snap.get(b"t"), snap[b"data"]))
+        records = tuple(
+            HistoryRecord(int(f[b"n"]) if f.get(b"n") else None,
+                          parse_id(text(i))[0] / 1000, text(f.get(b"a", b"")), f[b"p"])
+            for i, f in entries if b"p" in f
+        )
+        return StoredHistory(text(kind), tuple(checkpoints), records)
 
     async def kind_of(self, doc: str) -> str | None:
         try:
@@ -264,9 +503,38 @@ class RedisStore:
             raise StorageError(f"cannot read {doc!r}: {exc}") from exc
         return None if kind is None else text(kind)
 
+    async def meta_append(self, doc: str, record: bytes) -> None:
+        """XADD to ``weft:{doc}:meta``: durable and, for the relay's reader, relayed."""
+        try:
+            await self.redis.xadd(meta_key(doc), {"o": self.replica_id, "p": record})
+        except RedisError as exc:
+            raise StorageError(f"cannot store metadata of {doc!r}: {exc}") from exc
+
+    async def meta_load(self, doc: str) -> StoredMeta:
+        try:
+            entries: Any = await self.redis.xrange(meta_key(doc))
+        except RedisError as exc:
+            raise StorageError(f"cannot load metadata of {doc!r}: {exc}") from exc
+        kept = [(text(i), f[b"p"]) for i, f in entries if b"p" in f]
+        return StoredMeta(tuple(p for _, p in kept), tuple(i for i, _ in kept))
+
+    async def meta_compact(self, doc: str, snapshot: bytes, ids: Sequence[str]) -> None:
+        """XADD the snapshot and XDEL exactly ``ids`` in one MULTI (readers following the
+        stream skip deleted entries; entries other replicas added meanwhile stay)."""
+        key = meta_key(doc)
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.xadd(key, {"o": self.replica_id, "p": snapshot})
+                if ids:
+                    pipe.xdel(key, *ids)
+                await pipe.execute()
+        except RedisError as exc:
+            raise StorageError(f"cannot compact metadata of {doc!r}: {exc}") from exc
+
     async def delete(self, doc: str) -> None:
         try:
-            await self.redis.delete(*keys(doc), version_key(doc))
+            await self.redis.delete(*keys(doc), version_key(doc), fence_key(doc),
+                                    history_key(doc), meta_key(doc))
         except RedisError as exc:
             raise StorageError(f"delete {doc!r}: {exc}") from exc
         self.positions.pop(doc, None)

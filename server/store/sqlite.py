@@ -7,12 +7,26 @@ Why this shape:
   and awaits futures.  One thread also means one connection, so reads see every committed write.
 * **Group commit.**  Writes queued while the previous transaction is running (or within
   ``commit_delay`` of the first one) share the next transaction — one fsync for many edits.
-  Each write runs inside its own SAVEPOINT so one bad write (say, a kind mismatch) fails alone.
+* **Few statements.**  The store thread needs the GIL back after every SQLite statement, and
+  while the event loop is busy that can take a whole switch interval (5 ms): with one
+  ``INSERT`` (plus a savepoint and a kind check) per record, a batch of a few thousand edits
+  took seconds under load.  So a batch's records go in multi-row ``INSERT`` statements and a
+  document's kind is remembered once committed.  If any write of the batch fails, the
+  transaction is rolled back and replayed write by write, each in its own SAVEPOINT, so one
+  bad write (say, a kind mismatch or a duplicate seq) fails alone.
 * **Durable means durable.**  ``synchronous=FULL``: a write's future resolves only after the
-  WAL is synced, which is what lets the OT adapter acknowledge an op only once it is durable.
+  WAL is synced (in the same transaction as every other write of its batch), which is what
+  lets the OT adapter acknowledge an op only once it is durable.  Every record whose future
+  resolved survives a crash of the process or of the machine.  CRDT rooms fan an update out
+  before its future resolves (y-websocket has no acknowledgement; see
+  :mod:`server.rooms.adapters`): a crash can lose updates that other clients already saw, and
+  those clients send them back in their sync step 2 when they reconnect.
 
-Tables: ``docs`` (name → kind), ``log`` (append-only engine records, keyed by (doc, seq)) and
-``snapshots`` (one compacted state per document with the last seq it covers).
+Tables: ``docs`` (name → kind), ``log`` (append-only engine records, keyed by (doc, seq), with
+the append time and author for history), ``snapshots`` (one compacted state per document with
+the last seq it covers) and ``checkpoints`` (older snapshots kept for history within the
+:class:`~server.store.history.HistoryBudget`).  Files written before history existed gain the
+``ts``/``author`` columns on open (NULL/empty for their old records).
 """
 
 from __future__ import annotations
@@ -21,17 +35,35 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from server.errors import StorageError
 from server.metrics import Metrics
-from server.store.base import StoredDoc
+from server.store.base import StoredDoc, StoredMeta
+from server.store.history import (
+    Checkpoint,
+    HistoryBudget,
+    HistoryRecord,
+    StoredHistory,
+    redundant,
+    trim_point,
+)
 
 log = logging.getLogger("weft.store")
+T = TypeVar("T")
+
+INSERT_RECORD = "INSERT INTO log (doc, seq, data, ts, author) VALUES (?, ?, ?, ?, ?)"
+# Multi-row inserts of 128, 64, … 1 rows (5 parameters a row stays under SQLite's oldest
+# limit of 999): a batch of N records takes at most N/128 + 8 statements.
+INSERT_SIZES = tuple(2**i for i in range(7, -1, -1))
+INSERT_ROWS = {n: "INSERT INTO log (doc, seq, data, ts, author) VALUES "
+               + ", ".join(["(?, ?, ?, ?, ?)"] * n) for n in INSERT_SIZES}
+# Documents whose kind the store thread remembers; past this the memo is simply dropped.
+KIND_CACHE_SIZE = 100_000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -50,7 +82,24 @@ CREATE TABLE IF NOT EXISTS snapshots (
     seq INTEGER NOT NULL,
     data BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (
+    doc TEXT NOT NULL,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS meta_doc ON meta (doc, seq);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    doc TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts REAL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (doc, seq)
+);
 """
+
+# Columns added after the first release; added to older files when they are opened.
+MIGRATIONS = (("log", "ts", "REAL"), ("log", "author", "TEXT NOT NULL DEFAULT ''"),
+              ("snapshots", "ts", "REAL"))
 
 
 @dataclass(slots=True)
@@ -73,8 +122,10 @@ class SQLiteStore:
         commit_delay: float = 0.0,
         metrics: Metrics | None = None,
         synchronous: str = "FULL",
+        history: HistoryBudget | None = None,
     ) -> None:
         self.path = Path(path)
+        self.budget = history or HistoryBudget()
         self.commit_delay = commit_delay
         self.metrics = metrics or Metrics()
         self._synchronous = synchronous
@@ -85,6 +136,9 @@ class SQLiteStore:
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
+        # Kind of each document this process wrote, as committed (used only on the store
+        # thread).  One process owns a data dir, so the file cannot change behind it.
+        self._kinds: dict[str, str] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -100,6 +154,10 @@ class SQLiteStore:
         db.execute(f"PRAGMA synchronous={self._synchronous}")
         db.execute("PRAGMA busy_timeout=5000")
         db.executescript(SCHEMA)
+        for table, column, decl in MIGRATIONS:
+            columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            if column not in columns:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
         self._db = db
 
     async def close(self) -> None:
@@ -132,12 +190,23 @@ class SQLiteStore:
         self._wakeup.set()
         return future
 
-    async def append(self, doc: str, kind: str, first_seq: int, records: Sequence[bytes]) -> None:
+    async def append(self, doc: str, kind: str, first_seq: int, records: Sequence[bytes],
+                     author: str = "") -> None:
         if records:
-            await self._enqueue("append", doc, kind, first_seq, tuple(records))
+            await self.append_nowait(doc, kind, first_seq, records, author)
+
+    def append_nowait(self, doc: str, kind: str, first_seq: int, records: Sequence[bytes],
+                      author: str = "") -> asyncio.Future[None]:
+        """:meth:`append` without a coroutine: queue now, return the commit's future.
+
+        Rooms use this on the hot path (one future per change instead of a task wrapping a
+        coroutine wrapping a future); the semantics are :meth:`append`'s.
+        """
+        return self._enqueue("append", doc, kind, first_seq, tuple(records), author,
+                             time.time())
 
     async def compact(self, doc: str, kind: str, snapshot: bytes, upto_seq: int) -> None:
-        await self._enqueue("compact", doc, kind, snapshot, upto_seq)
+        await self._enqueue("compact", doc, kind, snapshot, upto_seq, self.budget, time.time())
 
     async def delete(self, doc: str) -> None:
         await self._enqueue("delete", doc)
@@ -179,49 +248,99 @@ class SQLiteStore:
                 write.future.set_exception(StorageError(f"{write.op} {write.doc!r}: {error}"))
 
     def _write_batch(self, batch: list[tuple[str, str, tuple[Any, ...]]]) -> list[str | None]:
-        """Runs on the store thread: one transaction, one savepoint per write."""
+        """Runs on the store thread: the whole batch in one transaction (one WAL sync).
+
+        Fast path: the appends of the batch go in as few ``executemany`` calls as the order of
+        writes allows and a document's kind is checked against :attr:`_kinds`, so N appended
+        records cost N row inserts and no other statement.  (Every statement is a round trip
+        through the GIL, which the event loop needs: statements, not bytes, are the cost.)
+        If any write fails, the transaction is rolled back and the batch replayed write by
+        write, each in its own savepoint, so the bad write fails alone.
+        """
         db = self._db
         if db is None:
             raise StorageError("store is closed")
-        errors: list[str | None] = []
-        db.execute("BEGIN IMMEDIATE")
         try:
-            for op, doc, args in batch:
-                db.execute("SAVEPOINT w")
-                try:
-                    self._apply_write(db, op, doc, args)
-                except (sqlite3.Error, StorageError) as exc:
-                    db.execute("ROLLBACK TO w")
-                    errors.append(str(exc))
-                else:
-                    errors.append(None)
-                db.execute("RELEASE w")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return errors
+            claims = _in_transaction(db, lambda: self._write_fast(db, batch))
+        except (sqlite3.Error, StorageError):
+            self._kinds.clear()
+            errors: list[str | None] = []
+            _in_transaction(db, lambda: self._write_one_by_one(db, batch, errors))
+            return errors
+        if len(self._kinds) > KIND_CACHE_SIZE:
+            self._kinds.clear()
+        for doc, kind in claims.items():
+            if kind is None:
+                self._kinds.pop(doc, None)
+            else:
+                self._kinds[doc] = kind
+        return [None] * len(batch)
+
+    def _write_fast(self, db: sqlite3.Connection,
+                    batch: list[tuple[str, str, tuple[Any, ...]]]) -> dict[str, str | None]:
+        """Apply ``batch``; returns the kinds it claimed (None: document deleted)."""
+        claims: dict[str, str | None] = {}
+        rows: list[tuple[Any, ...]] = []
+        for op, doc, args in batch:
+            if op == "append":
+                kind, first_seq, records, author, now = args
+                self._check_kind(db, doc, kind, claims)
+                rows.extend((doc, first_seq + i, record, now, author)
+                            for i, record in enumerate(records))
+                continue
+            if rows:  # writes of one document apply in call order: appends before a compact
+                _insert_records(db, rows)
+                rows = []
+            if op == "compact":
+                kind, snapshot, upto_seq, budget, now = args
+                self._check_kind(db, doc, kind, claims)
+                _compact(db, doc, snapshot, upto_seq, budget, now)
+            elif op == "delete":
+                _delete(db, doc)
+                claims[doc] = None
+        if rows:
+            _insert_records(db, rows)
+        return claims
+
+    def _check_kind(self, db: sqlite3.Connection, doc: str, kind: str,
+                    claims: dict[str, str | None]) -> None:
+        known = claims[doc] if doc in claims else self._kinds.get(doc)
+        if known is None:
+            _claim(db, doc, kind)
+            claims[doc] = kind
+        elif known != kind:
+            raise StorageError(f"document {doc!r} is a {known} document, not {kind}")
+
+    def _write_one_by_one(self, db: sqlite3.Connection,
+                          batch: list[tuple[str, str, tuple[Any, ...]]],
+                          errors: list[str | None]) -> None:
+        """The slow path: one savepoint per write, kinds read from the file."""
+        for op, doc, args in batch:
+            db.execute("SAVEPOINT w")
+            try:
+                self._apply_write(db, op, doc, args)
+            except (sqlite3.Error, StorageError) as exc:
+                db.execute("ROLLBACK TO w")
+                errors.append(str(exc))
+            else:
+                errors.append(None)
+            db.execute("RELEASE w")
 
     @staticmethod
     def _apply_write(db: sqlite3.Connection, op: str, doc: str, args: tuple[Any, ...]) -> None:
         if op == "append":
-            kind, first_seq, records = args
+            kind, first_seq, records, author, now = args
             _claim(db, doc, kind)
             db.executemany(
-                "INSERT INTO log (doc, seq, data) VALUES (?, ?, ?)",
-                [(doc, first_seq + i, record) for i, record in enumerate(records)],
+                INSERT_RECORD,
+                [(doc, first_seq + i, record, now, author) for i, record in enumerate(records)],
             )
         elif op == "compact":
-            kind, snapshot, upto_seq = args
+            kind, snapshot, upto_seq, budget, now = args
             _claim(db, doc, kind)
-            db.execute(
-                "INSERT OR REPLACE INTO snapshots (doc, seq, data) VALUES (?, ?, ?)",
-                (doc, upto_seq, snapshot),
-            )
-            db.execute("DELETE FROM log WHERE doc = ? AND seq <= ?", (doc, upto_seq))
+            _compact(db, doc, snapshot, upto_seq, budget, now)
         elif op == "delete":
-            for table, column in (("log", "doc"), ("snapshots", "doc"), ("docs", "name")):
-                db.execute(f"DELETE FROM {table} WHERE {column} = ?", (doc,))
+            _delete(db, doc)
 
     # ---- reads -----------------------------------------------------------------------------
 
@@ -253,6 +372,78 @@ class SQLiteStore:
         last = rows[-1][0] if rows else snap_seq
         return StoredDoc(row[0], snapshot, tuple(bytes(r[1]) for r in rows), last + 1)
 
+    async def history(self, doc: str) -> StoredHistory | None:
+        await self._settle(doc)
+        try:
+            result: StoredHistory | None = await self._run(self._history, doc)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read the history of {doc!r}: {exc}") from exc
+        return result
+
+    def _history(self, doc: str) -> StoredHistory | None:
+        db = self._db
+        if db is None:
+            raise StorageError("store is closed")
+        row = db.execute("SELECT kind FROM docs WHERE name = ?", (doc,)).fetchone()
+        if row is None:
+            return None
+        checkpoints = [Checkpoint(seq, ts, bytes(data)) for seq, ts, data in db.execute(
+            "SELECT seq, ts, data FROM checkpoints WHERE doc = ? ORDER BY seq", (doc,))]
+        snap = db.execute("SELECT seq, ts, data FROM snapshots WHERE doc = ?", (doc,)).fetchone()
+        if snap is not None:
+            checkpoints.append(Checkpoint(snap[0], snap[1], bytes(snap[2])))
+        records = tuple(HistoryRecord(seq, ts, author or "", bytes(data)) for seq, ts, author, data
+                        in db.execute("SELECT seq, ts, author, data FROM log WHERE doc = ? "
+                                      "ORDER BY seq", (doc,)))
+        return StoredHistory(str(row[0]), tuple(checkpoints), records)
+
+    async def meta_append(self, doc: str, record: bytes) -> None:
+        """One autocommitted INSERT on the store thread (metadata writes are rare and small,
+        so they skip the group-commit queue; the one thread still orders them with it)."""
+        def insert() -> None:
+            if self._db is None:
+                raise StorageError("store is closed")
+            self._db.execute("INSERT INTO meta (doc, data) VALUES (?, ?)", (doc, record))
+
+        try:
+            await self._run(insert)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot store metadata of {doc!r}: {exc}") from exc
+
+    async def meta_load(self, doc: str) -> StoredMeta:
+        await self._settle(doc)  # a delete still queued must not be overtaken
+
+        def select() -> StoredMeta:
+            if self._db is None:
+                raise StorageError("store is closed")
+            rows = self._db.execute("SELECT seq, data FROM meta WHERE doc = ? ORDER BY seq",
+                                    (doc,)).fetchall()
+            return StoredMeta(tuple(bytes(r[1]) for r in rows), tuple(str(r[0]) for r in rows))
+
+        try:
+            stored: StoredMeta = await self._run(select)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot load metadata of {doc!r}: {exc}") from exc
+        return stored
+
+    async def meta_compact(self, doc: str, snapshot: bytes, ids: Sequence[str]) -> None:
+        def replace() -> None:
+            db = self._db
+            if db is None:
+                raise StorageError("store is closed")
+
+            def body() -> None:
+                db.executemany("DELETE FROM meta WHERE doc = ? AND seq = ?",
+                               [(doc, int(i)) for i in ids])
+                db.execute("INSERT INTO meta (doc, data) VALUES (?, ?)", (doc, snapshot))
+
+            _in_transaction(db, body)
+
+        try:
+            await self._run(replace)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot compact metadata of {doc!r}: {exc}") from exc
+
     async def kind_of(self, doc: str) -> str | None:
         await self._settle(doc)
         row = await self._run(
@@ -261,6 +452,61 @@ class SQLiteStore:
             else None
         )
         return None if row is None else str(row[0])
+
+
+def _in_transaction(db: sqlite3.Connection, body: Callable[[], T]) -> T:
+    """Run ``body`` inside ``BEGIN IMMEDIATE`` … ``COMMIT``; roll back if anything raises."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        result = body()
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _insert_records(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert log rows in as few statements as possible.
+
+    Each statement costs the store thread a GIL round trip (``sqlite3_step`` releases it), and
+    while the event loop is busy getting it back can take a whole switch interval (5 ms): with
+    one statement per row, a big batch took seconds under load.  So rows go in chunks.
+    """
+    i, n = 0, len(rows)
+    for size in INSERT_SIZES:
+        while n - i >= size:
+            db.execute(INSERT_ROWS[size], [value for row in rows[i:i + size] for value in row])
+            i += size
+
+
+def _delete(db: sqlite3.Connection, doc: str) -> None:
+    for table, column in (("log", "doc"), ("snapshots", "doc"), ("checkpoints", "doc"),
+                          ("meta", "doc"), ("docs", "name")):
+        db.execute(f"DELETE FROM {table} WHERE {column} = ?", (doc,))
+
+
+def _compact(db: sqlite3.Connection, doc: str, snapshot: bytes, upto_seq: int,
+             budget: HistoryBudget, now: float) -> None:
+    """Replace the snapshot; keep the old one as a checkpoint and drop only the records (and
+    checkpoints) the history budget no longer covers."""
+    if budget.enabled:
+        db.execute("INSERT OR REPLACE INTO checkpoints (doc, seq, ts, data) "
+                   "SELECT doc, seq, ts, data FROM snapshots WHERE doc = ?", (doc,))
+    db.execute("DELETE FROM checkpoints WHERE doc = ? AND seq = ?", (doc, upto_seq))
+    db.execute("INSERT OR REPLACE INTO snapshots (doc, seq, data, ts) VALUES (?, ?, ?, ?)",
+               (doc, upto_seq, snapshot, now))
+    kept = [seq for (seq,) in db.execute("SELECT seq FROM checkpoints WHERE doc = ?", (doc,))]
+    records = db.execute("SELECT seq, ts FROM log WHERE doc = ? ORDER BY seq", (doc,)).fetchall()
+    pairs = [(seq, ts) for seq, ts in records]
+    cut = trim_point(budget, [*kept, upto_seq], pairs, now)
+    if cut is not None:
+        db.execute("DELETE FROM log WHERE doc = ? AND seq <= ?", (doc, cut))
+        db.execute("DELETE FROM checkpoints WHERE doc = ? AND seq < ?", (doc, cut))
+        kept = [seq for seq in kept if seq >= cut]
+    db.executemany("DELETE FROM checkpoints WHERE doc = ? AND seq = ?",
+                   [(doc, seq) for seq in redundant([*kept, upto_seq], pairs)])
 
 
 def _claim(db: sqlite3.Connection, doc: str, kind: str) -> None:

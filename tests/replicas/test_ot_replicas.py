@@ -14,7 +14,7 @@ from engines.ot_engine import OTSubmit
 from server.client import OTConnection
 from server.errors import ClientError
 from server.protocols import ot_replicas
-from server.store.redis import RedisStore, keys
+from server.store.redis import OTCommit, RedisStore, keys
 from tests.replicas.conftest import RedisProcess, eventually, replica
 
 
@@ -114,8 +114,8 @@ async def test_a_submit_that_keeps_losing_the_race_fails_clearly_and_changes_not
         store = one.store
         assert isinstance(store, RedisStore)
 
-        async def always_behind(doc: str, version: int, record: bytes) -> int:
-            return version + 1  # another replica always got there first
+        async def always_behind(doc: str, version: int, record: bytes, **_: object) -> OTCommit:
+            return OTCommit("conflict", version + 1)  # another replica always got there first
 
         monkeypatch.setattr(store, "ot_commit", always_behind)
         with pytest.raises(ClientError) as caught:
@@ -124,3 +124,108 @@ async def test_a_submit_that_keeps_losing_the_race_fails_clearly_and_changes_not
         assert "20" in str(caught.value)
         assert (room.engine.version, room.engine.text) == (1, "abc")
         await conn.close()
+
+
+async def test_rest_edits_of_an_ot_document_go_through_the_sequencer(redis_server: RedisProcess):
+    async with replica(redis_server, "a") as a, replica(redis_server, "b") as b:
+        conn = await OTConnection.connect(a.url + "/ot")
+        doc = await conn.open("notes", "rest", create_with="")
+
+        async def client_writes() -> None:
+            for n in range(10):
+                doc.insert(0, f"c{n} ")
+                await doc.synced(timeout=20)
+
+        async def rest_writes(server) -> None:
+            for n in range(10):
+                await server.edit("notes/rest", pos=0, insert=f"r{server.config.replica_id}{n} ")
+
+        await asyncio.gather(client_writes(), rest_writes(a), rest_writes(b))
+        assert await _logged_versions(redis_server, "notes/rest") == list(range(31))
+        final = await b.text("notes/rest")
+        await doc.wait_for(lambda t: t == final, timeout=20)
+        assert sorted(final.split()) == sorted(
+            [f"c{n}" for n in range(10)] + [f"r{r}{n}" for r in "ab" for n in range(10)])
+        await conn.close()
+
+
+async def test_an_ot_room_opened_only_through_rest_follows_other_replicas(
+    redis_server: RedisProcess,
+):
+    async with replica(redis_server, "a") as a, replica(redis_server, "b") as b:
+        conn = await OTConnection.connect(a.url + "/ot")
+        doc = await conn.open("notes", "follow", create_with="x")
+        async with b.changes("notes/follow") as changes:  # keeps b's room open, no client
+            doc.insert(1, "yz")
+            await doc.synced()
+            event = await asyncio.wait_for(changes.get(), 10)
+            assert event.doc == "notes/follow"
+            assert b.rooms.get("notes/follow").engine.text == "xyz"
+            assert (await b.info("notes/follow"))["version"] == 2
+        await conn.close()
+
+
+async def test_the_ot_log_is_compacted_and_a_replica_loads_from_the_snapshot(
+    redis_server: RedisProcess,
+):
+    async with replica(redis_server, "a", compact_every=10) as a:
+        conn = await OTConnection.connect(a.url + "/ot")
+        doc = await conn.open("notes", "compact", create_with="")
+        for n in range(60):
+            doc.insert(0, f"{n} ")
+            await doc.synced()
+        probe = Redis.from_url(redis_server.url)
+        for _ in range(200):  # compaction runs in the background: wait for it, bounded
+            covered = int((await probe.hget(keys("notes/compact")[2], "v")) or 0)
+            if covered == 60:
+                break
+            await asyncio.sleep(0.01)
+        await probe.aclose()
+        assert covered == 60  # after the 60th of 61 commits (the create and 60 ops)
+        versions = await _logged_versions(redis_server, "notes/compact")
+        assert versions == list(range(50, 61))  # the last compact_every records are kept
+        async with replica(redis_server, "b") as b:
+            other = await OTConnection.connect(b.url + "/ot")
+            seen = await other.open("notes", "compact")
+            await seen.wait_for(lambda t: t == doc.text)
+            seen.insert(0, "new ")
+            await doc.wait_for(lambda t: t is not None and t.startswith("new 59 "))
+            await other.close()
+        await conn.close()
+
+
+async def test_a_retried_commit_is_not_appended_twice(redis_server: RedisProcess):
+    store = RedisStore(redis_server.url, "r")
+    await store.open()
+    try:
+        record = b'{"v":0,"op":["a"],"src":"s","seq":1,"a":"s"}'
+        first = await store.ot_commit("notes/retry", 0, record, src="s", seq=1)
+        again = await store.ot_commit("notes/retry", 0, record, src="s", seq=1)
+        assert (first.status, first.version) == ("committed", 0)
+        assert (again.status, again.version) == ("duplicate", 0)
+        assert await _logged_versions(redis_server, "notes/retry") == [0]
+    finally:
+        await store.close()
+
+
+async def test_a_replica_left_behind_the_trim_point_reloads_its_room(redis_server: RedisProcess):
+    async with replica(redis_server, "a", compact_every=5) as a, replica(redis_server, "b") as b:
+        conn = await OTConnection.connect(a.url + "/ot")
+        doc = await conn.open("notes", "behind", create_with="")
+        late = await OTConnection.connect(b.url + "/ot")
+        seen = await late.open("notes", "behind")
+        await seen.wait_for(lambda t: t == "")
+        room = b.rooms.get("notes/behind")
+        handler = b.relay.handlers.pop("notes/behind")  # b's relay stops reading this log
+        for n in range(30):
+            doc.insert(0, f"{n} ")
+            await doc.synced()
+        b.relay.handlers["notes/behind"] = handler  # it reads on: the records are trimmed
+        b.relay._wake()
+        await eventually(lambda: b.rooms.get("notes/behind") is not room)  # failed, unloaded
+        assert "compacted past version" in str(room._failed)
+        again = await OTConnection.connect(b.url + "/ot")
+        fresh = await again.open("notes", "behind")
+        await fresh.wait_for(lambda t: t == doc.text)
+        for c in (conn, late, again):
+            await c.close()

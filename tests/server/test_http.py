@@ -52,7 +52,7 @@ async def test_reading_a_document_gives_text_engine_and_version(server):
     status, _, body = await get(server, "/api/docs/notes%2Fr")
     assert status == 200
     assert orjson.loads(body) == {"name": "notes/r", "engine": "ot", "text": "héllo 😀",
-                                  "version": 2}
+                                  "version": 2, "token": "o2"}
 
 
 async def test_reading_a_crdt_document_gives_a_state_vector_token(server):
