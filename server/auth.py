@@ -47,6 +47,9 @@ class Grant:
     pattern: str
     role: Role
     expires: float | None = None
+    # Who the token speaks for (its ``user`` claim): the author of every edit made with it, so
+    # per-user history and undo work for protocol clients too.  None: anonymous.
+    user: str | None = None
 
     def covers(self, name: str) -> bool:
         """Does the pattern name this document (or presence channel)?"""
@@ -67,17 +70,34 @@ class Grant:
         if write and not self.can_write:
             raise ReadOnly(f"token for {name!r} is read-only; edits are refused")
 
+    def author(self, requested: object, default: str) -> str:
+        """The author to record for an edit: the token's user when it names one (a caller may
+        not speak for someone else), else ``requested`` or ``default``."""
+        if self.user is not None:
+            if requested not in (None, "", self.user):
+                raise Forbidden(f"this token speaks for {self.user!r}, not {requested!r}")
+            return self.user
+        return str(requested) if requested not in (None, "") else default
+
 
 OPEN_GRANT = Grant("*", "write")
+MAX_USER = 128
 
 
-def mint_token(secret: str, doc: str, role: Role = "write", ttl: float | None = None) -> str:
-    """Sign a token for ``doc`` (a name or pattern) with ``role``, valid ``ttl`` seconds."""
+def mint_token(secret: str, doc: str, role: Role = "write", ttl: float | None = None,
+               user: str | None = None) -> str:
+    """Sign a token for ``doc`` (a name or pattern) with ``role``, valid ``ttl`` seconds, for
+    ``user`` (recorded as the author of its edits) if given."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     if not doc:
         raise ValueError("doc must be a document name or pattern, e.g. 'notes/*'")
-    payload = {"doc": doc, "role": role, "exp": None if ttl is None else int(time.time() + ttl)}
+    if user is not None and not 0 < len(user) <= MAX_USER:
+        raise ValueError(f"user must be 1..{MAX_USER} characters")
+    payload: dict[str, object] = {"doc": doc, "role": role,
+                                  "exp": None if ttl is None else int(time.time() + ttl)}
+    if user is not None:
+        payload["user"] = user
     body = f"{_PREFIX}.{_b64encode(orjson.dumps(payload))}"
     return f"{body}.{_sign(secret, body)}"
 
@@ -119,4 +139,7 @@ class Authenticator:
             raise Unauthorized("malformed token payload: needs 'doc' and a 'read'/'write' role")
         if exp is not None and (not isinstance(exp, int | float) or time.time() >= exp):
             raise Unauthorized("token expired; fetch a new one")
-        return Grant(doc, role, None if exp is None else float(exp))
+        user = payload.get("user")
+        if user is not None and (not isinstance(user, str) or not 0 < len(user) <= MAX_USER):
+            raise Unauthorized(f"malformed token payload: 'user' must be 1..{MAX_USER} characters")
+        return Grant(doc, role, None if exp is None else float(exp), user)

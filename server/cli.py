@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="document name, prefix pattern ('notes/*') or '*'")
     token.add_argument("--role", default="write", choices=ROLES)
     token.add_argument("--ttl", type=float, default=None, help="seconds until it expires")
+    token.add_argument("--user", default=None,
+                       help="the user the token speaks for (recorded as author of its edits)")
     token.add_argument("--auth-secret", default=_env("AUTH_SECRET", None),
                        help="WEFT_AUTH_SECRET (the server's secret)")
     return parser
@@ -166,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.auth_secret:
             print("weft token: --auth-secret (or WEFT_AUTH_SECRET) is required", file=sys.stderr)
             return 2
-        print(mint_token(args.auth_secret, args.doc, args.role, args.ttl))
+        print(mint_token(args.auth_secret, args.doc, args.role, args.ttl, args.user))
         return 0
     config = config_from_args(args)
     logging.basicConfig(level=args.log_level.upper(),

@@ -121,7 +121,7 @@ class Documents:
         engine_kind = body.get("engine")
         if engine_kind not in (None, "ot", "crdt"):
             raise BadMessage('"engine" must be "ot" or "crdt"')
-        author = str(body.get("author") or "server")
+        author = grant.author(body.get("author"), "server")
         async with self.ctx.rooms.use(name, engine_kind, create=engine_kind is not None) as room:
             if wanted is not None:
                 await self.catch_up(room, wanted)

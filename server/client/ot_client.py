@@ -46,6 +46,8 @@ class OTDoc:
         self.conn, self.collection, self.id = conn, collection, doc_id
         self.client: Client | None = None  # None until the document exists
         self.errors: list[OTClientError] = []
+        # Hard rollbacks so far: pending edits dropped after the server refused them.
+        self.rollbacks = 0
         self.listeners: list[Callable[[Op | None, bool], None]] = []
         self._changed = asyncio.Event()
 
@@ -101,6 +103,9 @@ class OTDoc:
         client = self.client
         if "error" in message:
             self.errors.append(OTClientError(message["error"]))
+            if (client is not None and message.get("src") == client.src
+                    and message.get("seq") == getattr(client.state, "seq", None)):
+                self.conn.rollback_soon(self)  # our in-flight op was refused
             self._changed.set()
             return
         if "create" in message:
@@ -140,6 +145,7 @@ class OTConnection:
         self._waiters: dict[tuple[Any, ...], asyncio.Future[dict[str, Any]]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._presence_seq = 0
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def connect(cls, url: str, token: str | None = None) -> OTConnection:
@@ -217,19 +223,32 @@ class OTConnection:
                 # be transformed any more: like ShareDB's hard rollback, drop them (reported
                 # in ``doc.errors``) and start again from the current document.
                 doc.errors.append(exc)
-                dropped, doc.client = doc.client, None
-                reply = await self.request({"a": "s", "c": collection, "d": doc_id},
-                                           ("s", collection, doc_id))
-                doc._ingest(reply.get("data"))
-                if doc.client is not None:
-                    # Never reuse a seq: the server deduplicates resubmissions by src/seq, so
-                    # a new op numbered like a committed one would be taken for it.
-                    doc.client._seq = dropped._seq
+                await self._hard_rollback(doc)
+                continue
             doc._ingest(reply.get("data"))
             if doc.client is not None:
                 doc._send(doc.client.resend())
         for channel in self.presence:
             await self.subscribe_presence(channel)
+
+    def rollback_soon(self, doc: OTDoc) -> None:
+        task = asyncio.get_running_loop().create_task(self._hard_rollback(doc))
+        self._tasks.add(task)  # keep a reference until done (the loop holds only a weak one)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _hard_rollback(self, doc: OTDoc) -> None:
+        """ShareDB's hard rollback: drop the pending edits and take the server's current text
+        (a fresh subscribe), rather than wait forever for an op the server refused."""
+        reply = await self.request({"a": "s", "c": doc.collection, "d": doc.id},
+                                   ("s", doc.collection, doc.id))
+        dropped, doc.client = doc.client, None
+        doc._ingest(reply.get("data"))
+        if doc.client is not None and dropped is not None:
+            # Never reuse a seq: the server deduplicates resubmissions by src/seq, so a new
+            # op numbered like a committed one would be taken for it.
+            doc.client._seq = dropped._seq
+        doc.rollbacks += 1
+        doc._notify(None, False)
 
     async def subscribe_presence(self, channel: str) -> None:
         self.presence.setdefault(channel, {})

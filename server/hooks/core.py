@@ -259,6 +259,8 @@ class Hooks:
             if isinstance(decision, Allow):
                 if decision.role is not None:
                     grant = replace(grant, role=decision.role)
+                if decision.user is not None:
+                    grant = replace(grant, user=decision.user)
             elif decision is not None:
                 self.metrics.hook_failures_total[("connect", "error")] += 1
                 log.error("connect hook %s returned %r; expected Allow, Deny or None",

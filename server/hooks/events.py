@@ -41,6 +41,8 @@ class Allow:
     """Let the connection in; ``role`` replaces the token's role when given."""
 
     role: Role | None = None
+    # Names the user the connection speaks for (author of its edits); None keeps the token's.
+    user: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -230,10 +230,13 @@ class HttpRoutes:
                 version = body.get("version")
                 if type(version) is not int:
                     raise BadMessage(f"'version' must be an integer, got {version!r}")
-                author = body.get("author") or "server"
-                return doc_response(await history.restore(name, version, str(author), grant))
+                author = grant.author(body.get("author"), "server")
+                return doc_response(await history.restore(name, version, author, grant))
             call = history.undo if action == "undo" else history.redo
-            return doc_response(await call(name, body.get("user"), grant))  # type: ignore[arg-type]
+            user = body.get("user")
+            if grant.user is not None:
+                user = grant.author(user, grant.user)  # a token may undo only its own user's edits
+            return doc_response(await call(name, user, grant))  # type: ignore[arg-type]
         query = parse_qs(urlsplit(request.path).query)
         if method in ("GET", "HEAD") and ("version" in query or "at" in query):
             name = doc_name(rest)

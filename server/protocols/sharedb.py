@@ -387,13 +387,14 @@ class ShareDBSession:
                     frame = encode(ot_docs.op_frame(collection, doc_id, committed))
                     room.fanout(frame, exclude=peer, text=True)
 
+            author = self.grant.user or src  # the token's user, else the client's id
             if ot_replicas.sequencer(room) is not None:  # replicas: Redis sequences the ops
                 room.check_growth(ot_docs.growth(change))
-                await ot_replicas.commit(room, change, src, on_durable)
+                await ot_replicas.commit(room, change, self.grant.user or src, on_durable)
                 return None
             _, done = room.change(
-                lambda engine: ot_docs.apply(engine, change, src),
-                author=src, growth=ot_docs.growth(change), on_durable=on_durable,
+                lambda engine: ot_docs.apply(engine, change, author),
+                author=author, growth=ot_docs.growth(change), on_durable=on_durable,
             )
             await done
         return None

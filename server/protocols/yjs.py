@@ -81,7 +81,7 @@ class YjsSession:
         self.ctx = ctx
         self.grant = grant
         self.name = name
-        self.author = f"crdt:{id(self):x}"
+        self.author = grant.user or f"crdt:{id(self):x}"  # the token's user, else this connection
         self.room: Room | None = None
         limits = ctx.config.limits
         self.bucket = TokenBucket(limits.max_ops_per_second, limits.ops_burst)
