@@ -4,6 +4,7 @@
     python -m benchmarks --peers         # ... and the same live scenarios on the peers
     python -m benchmarks --quick         # a ~1 minute smoke run (what the test suite runs)
     python -m benchmarks --only live --targets weft-crdt,y-websocket
+    python -m benchmarks --only live --scenarios ramp,idle   # some live scenarios only
     python -m benchmarks --only topology   # multi-leader topologies, simulated (seconds)
 
 Results go to ``results/<timestamp>/`` (or ``--out``): ``results.json`` (raw), ``report.md``,
@@ -45,6 +46,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--targets", default="",
                    help="comma-separated live targets (default: weft-crdt,weft-ot and, with "
                         "--peers, every peer)")
+    p.add_argument("--scenarios", default=",".join(suite.SCENARIOS),
+                   help="comma-separated live scenarios to run, from loads (the timed loads), "
+                        "ramp (the throughput ramp) and idle (idle memory); default: all")
     p.add_argument("--runs", type=int, default=1, help="trace replay runs per measurement")
     p.add_argument("--workers", type=int, default=2, help="load-generator processes")
     p.add_argument("--replicas", type=int, default=1,
@@ -55,6 +59,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="where peers are installed (gitignored)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p.parse_args(argv)
+
+
+def choose_scenarios(args: argparse.Namespace) -> frozenset[str]:
+    wanted = {w.strip() for w in args.scenarios.split(",") if w.strip()}
+    unknown = wanted - set(suite.SCENARIOS)
+    if unknown or not wanted:
+        raise SystemExit(f"--scenarios: unknown {', '.join(sorted(unknown)) or 'empty list'}; "
+                         f"known: {', '.join(suite.SCENARIOS)}")
+    return frozenset(wanted)
 
 
 def choose_targets(args: argparse.Namespace) -> list[Target]:
@@ -147,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     targets = choose_targets(args) if args.only in (None, "live") else []
+    scenarios = choose_scenarios(args)
     out = args.out or REPO / "results" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     prov = provenance.collect(argv, peers=any(t.family == "peer" for t in targets))
@@ -160,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     topology_plan = topology_suite.QUICK if args.quick else topology_suite.Plan()
     topology_steps = (len(topology_suite.scenarios(topology_plan))
                       if args.only in (None, "topology") else 0)
-    total = engine_steps + topology_steps + len(targets) * profile.steps_per_target()
+    total = engine_steps + topology_steps + len(targets) * profile.steps_per_target(scenarios)
     bar = Bar(total, not args.no_progress)
     results: dict[str, Any] = {"provenance": prov}
     try:
@@ -171,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
                 topology_plan, lambda label, r: bar(label, r if r is None else {
                     "points": 1, "ok": r["ok"], "error": "; ".join(r["problems"])}))
         if targets:
-            results["live"] = suite.run(targets, profile, out / "logs", bar, args.replicas)
+            results["live"] = suite.run(targets, profile, out / "logs", bar, args.replicas,
+                                        scenarios)
     finally:
         bar.close()
     if targets and any(t.family == "peer" for t in targets):

@@ -181,6 +181,10 @@ def render(results: dict[str, Any], figures: dict[str, str]) -> str:
                            for n, r in live["targets"].items()]),
                   "", f"Load generator: {profile.get('workers', '?')} processes (uvloop), "
                   "raw WebSocket frames over loopback, one connection per editor."]
+        if live.get("replicas", 1) > 1:
+            lines += ["", f"Weft ran as {live['replicas']} replicas over Redis for the loads and "
+                      "the ramp (editors spread over them); peers ran as one process each; idle "
+                      "memory is measured on one Weft server with its SQLite store."]
         lines += [
             "", "## Live: latency under load", "",
             "Latency is from a keystroke's scheduled time to its arrival at another editor of "

@@ -85,6 +85,15 @@ class AwarenessRegistry:
     def clients_of(self, connection: Hashable) -> frozenset[int]:
         return frozenset(self._by_connection.get(connection, ()))
 
+    def owner_of(self, client: int) -> Hashable | None:
+        """The connection that last spoke for ``client`` (None if none does)."""
+        return self._owner.get(client)
+
+    def update_for(self, clients: list[int]) -> bytes | None:
+        """An awareness update with the current entries of ``clients`` it knows, if any."""
+        known = [c for c in clients if c in self._awareness.meta]
+        return self._awareness.encode_awareness_update(known) if known else None
+
     def apply(self, connection: Hashable, update: bytes) -> bool:
         """Apply an awareness update received on ``connection``; return whether it was news.
 

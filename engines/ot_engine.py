@@ -15,6 +15,7 @@ does nothing beyond submit, one ``orjson.dumps`` and building the results.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
@@ -64,6 +65,16 @@ def _error(exc: OTError) -> EngineError:
     return EngineError(str(exc), exc.code)
 
 
+
+def _remember(doc: ServerDocument, ops: list[tuple[object, str | None, int | None]],
+              max_history: int | None) -> None:
+    """Give ``doc`` the ops that led up to its snapshot as history (the newest
+    ``max_history``); unreadable history is skipped, not fatal: the text is right without it."""
+    if max_history is not None:
+        ops = ops[max(0, len(ops) - max_history):] if max_history else []
+    with contextlib.suppress(OTError, ValueError):
+        doc.remember(ops)
+
 class OTEngine:
     """One OT document.  ``newcomer_state()`` gives ``(text, version)``;
     ``newcomer_state(since)`` the :class:`OTCommitted` ops since that version."""
@@ -96,12 +107,23 @@ class OTEngine:
                 raise EngineError("OT snapshot is not {'v': int >= 0, 'text': str}",
                                   "ERR_SNAPSHOT_INVALID")
         doc = ServerDocument(text, version, max_history=max_history)
+        # Records the snapshot covers are not applied, but kept as history when they run up to
+        # it: ops made before the snapshot still transform, resubmissions are still spotted.
+        earlier: list[tuple[object, str | None, int | None]] = []
+        after = -1  # the version the kept run of earlier records reaches
         for i, raw in enumerate(log):
             try:
                 record = loads(raw)
                 v = record["v"]
                 if type(v) is int and v < doc.version:
-                    continue  # already in the snapshot
+                    if v != after:
+                        earlier = []
+                    earlier.append((record["op"], record.get("src"), record.get("seq")))
+                    after = v + 1
+                    continue
+                if earlier:
+                    _remember(doc, earlier if after == version else [], max_history)
+                    earlier = []
                 if v != doc.version:
                     raise EngineError(f"OT log record {i} is for version {v!r} but the document "
                                       f"is at version {doc.version}: records are missing",
@@ -110,6 +132,8 @@ class OTEngine:
             except (JSONDecodeError, KeyError, TypeError, AttributeError, OTError) as exc:
                 raise EngineError(f"OT log record {i} is unreadable: {exc}",
                                   "ERR_LOG_INVALID") from exc
+        if earlier and after == version:
+            _remember(doc, earlier, max_history)
         return cls(doc)
 
     def apply(self, change: Any, author: str = "") -> Effects:

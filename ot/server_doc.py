@@ -160,6 +160,20 @@ class ServerDocument:
         return [CommittedOp(at, _op(r), r[0], r[1])
                 for at, r in enumerate(self._log[version - self._oldest:], version)]
 
+    def remember(self, ops: list[tuple[object, str | None, int | None]]) -> None:
+        """Put back the ``(op, src, seq)`` committed just before the oldest kept version
+        (oldest first), without applying them: a document opened from a snapshot can then
+        still transform ops made before the snapshot and spot their resubmission, as long as
+        the store kept those records.  Raises :class:`InvalidOpError` (nothing changed)."""
+        if len(ops) > self._oldest:
+            raise ValueError(f"{len(ops)} ops cannot precede version {self._oldest}")
+        records: list[_Record] = []
+        for op, src, seq in ops:
+            checked = check(op)
+            records.append((src, seq, *map(_pack, checked)))
+        self._log[:0] = records
+        self._oldest -= len(records)
+
     def compact(self, keep: int) -> None:
         """Drop all but the last ``keep`` committed ops (e.g. behind a stored snapshot)."""
         if type(keep) is not int or keep < 0:

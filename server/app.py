@@ -47,6 +47,7 @@ from server.protocols.sharedb import ShareDBSession
 from server.protocols.yjs import YjsSession
 from server.relay.base import Relay
 from server.relay.local import LocalRelay
+from server.relay.presence import LocalPresenceRelay, PresenceRelay
 from server.rooms.registry import Rooms
 from server.rooms.room import ChangeEvent, RoomSettings
 from server.store.base import Store
@@ -77,6 +78,9 @@ def _where(url: str | None) -> str | None:
     if not url:
         return None
     parts = urlsplit(url)
+    hosts = parts.netloc.rpartition("@")[2]
+    if "," in hosts:  # a Redis Cluster's seed nodes (server.store.cluster)
+        return f"{parts.scheme}://{hosts}{parts.path}"
     return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"
 
 
@@ -91,12 +95,22 @@ def default_relay(store: Store, config: Config, metrics: Metrics | None = None) 
     return LocalRelay(replica_id=config.replica_id)
 
 
+def default_presence_relay(config: Config, replica_id: str) -> PresenceRelay:
+    """Redis pub/sub when replicas share a Redis; otherwise in-process (reaching nobody)."""
+    if config.redis_url:
+        from server.relay.redis_presence import RedisPresenceRelay
+
+        return RedisPresenceRelay(config.redis_url, replica_id)
+    return LocalPresenceRelay(replica_id=replica_id)
+
+
 class WeftServer:
     """A running Weft server (see the module docstring)."""
 
     def __init__(
         self, config: Config | None = None, *, store: Store | None = None,
         relay: Relay | None = None, hooks: Hooks | None = None,
+        presence: PresenceRelay | None = None,
         meta_policies: dict[str, str | Policy | MergeFn] | None = None,
     ) -> None:
         self.config = config or Config()
@@ -122,6 +136,9 @@ class WeftServer:
         self.rooms = Rooms(self.store, self.relay, self.metrics, settings, hooks=self.hooks)
         self.auth = Authenticator(self.config.auth_secret)
         self.ctx = Context(self.config, self.metrics, self.auth, self.rooms)
+        # Ephemeral presence (cursors) between replicas: never in the document log.
+        self.presence = presence or default_presence_relay(self.config, self.relay.replica_id)
+        self.ctx.shared["presence-relay"] = self.presence
         self.documents = Documents(self.ctx)
         self.routes = HttpRoutes(self.auth, self.metrics, self._health, self.documents.read,
                                  self.documents.edit, self.config.web_root)
@@ -148,6 +165,7 @@ class WeftServer:
             await self.webhook.start()
         await self.store.open()
         await self.relay.start()
+        await self.presence.start()
         if self.homes is not None:
             await self.homes.start()
         self._server = await serve(
@@ -176,6 +194,7 @@ class WeftServer:
         await self.hooks.close()  # after the rooms' last store events
         if self.webhook is not None:
             await self.webhook.close()
+        await self.presence.close()
         await self.relay.close()
         await self.store.close()
         self._stopped.set()

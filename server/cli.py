@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="WEFT_ROOM_IDLE_SECONDS: unload documents idle this long")
     serve.add_argument("--redis", default=_env("REDIS_URL", None),
                        help="WEFT_REDIS_URL: store documents in Redis and relay between "
-                            "replicas through it (e.g. redis://127.0.0.1:6379/0)")
+                            "replicas through it (e.g. redis://127.0.0.1:6379/0; a Redis "
+                            "Cluster: redis+cluster://host:port[,host:port...])")
     serve.add_argument("--replica-id", default=_env("REPLICA_ID", None),
                        help="WEFT_REPLICA_ID: this replica's name (default: random)")
     serve.add_argument("--ot-ordering", default=_env("OT_ORDERING", "sequencer"),

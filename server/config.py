@@ -58,6 +58,11 @@ class Config:
     # (Redis compare-and-set; conflicts retried) or "home" (one replica per document holds a
     # fenced lease and orders them; the others forward: server.protocols.ot_home).
     ot_ordering: str = "sequencer"
+    # Presence across replicas (server.relay.presence): each replica re-publishes its clients'
+    # awareness this often, and drops another replica's states not refreshed for the timeout
+    # (y-protocols' outdatedTimeout: 30 s) — how a dead replica's users disappear.
+    presence_refresh_seconds: float = 15.0
+    presence_timeout_seconds: float = 30.0
     # How long a request presenting a causal token (``?after=``, a ShareDB subscribe at a
     # version, a Yjs sync step 1) waits for this replica to reach that state.
     causal_wait_seconds: float = 5.0

@@ -21,11 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from server.errors import StorageError
-from server.store.redis import fence_key, text
+from server.store.redis import Client, fence_key, text
 
 #: Lease lifetime.  A dead home's documents move after at most this long plus one renew tick.
 TTL_MS = 3000
@@ -83,7 +82,7 @@ class Lease:
 class Leases:
     """Acquire, renew and release home leases for one replica."""
 
-    def __init__(self, redis: Redis, replica_id: str, ttl_ms: int = TTL_MS) -> None:
+    def __init__(self, redis: Client, replica_id: str, ttl_ms: int = TTL_MS) -> None:
         self.redis = redis
         self.replica_id = replica_id
         self.ttl_ms = ttl_ms

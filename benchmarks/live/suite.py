@@ -17,6 +17,9 @@ from typing import Any
 from benchmarks.live.scenarios import Load, idle_memory, ramp, run_load
 from benchmarks.live.targets import Running, Target
 
+# What a target is put through, in this order (``--scenarios`` picks some).
+SCENARIOS = ("loads", "ramp", "idle")
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -30,8 +33,10 @@ class Profile:
     idle_docs: int
     workers: int = 2
 
-    def steps_per_target(self) -> int:
-        return len(self.loads) + len(self.ramp_rates) + self.ramp_bisect + 1
+    def steps_per_target(self, scenarios: frozenset[str] = frozenset(SCENARIOS)) -> int:
+        return ((len(self.loads) if "loads" in scenarios else 0)
+                + (len(self.ramp_rates) + self.ramp_bisect if "ramp" in scenarios else 0)
+                + (1 if "idle" in scenarios else 0))
 
 
 QUICK = Profile(
@@ -73,18 +78,28 @@ def _phase(errors: list[dict[str, Any]], target: str, phase: str,
 
 
 def run_target(target: Target, profile: Profile, log_dir: Path,
-               progress: Progress, replicas: int = 1) -> dict[str, Any]:
+               progress: Progress, replicas: int = 1,
+               scenarios: frozenset[str] = frozenset(SCENARIOS)) -> dict[str, Any]:
     out: dict[str, Any] = {"loads": [], "ramp": None, "idle": None, "errors": []}
-    errors: list[dict[str, Any]] = out["errors"]
     n = replicas if target.family == "weft" else 1  # peers run as one process
     out["replicas"] = n
+    if "loads" in scenarios or "ramp" in scenarios:
+        _timed(target, profile, log_dir, progress, n, scenarios, out)
+    if "idle" in scenarios:
+        _idle(target, profile, log_dir, progress, out)
+    return out
+
+
+def _timed(target: Target, profile: Profile, log_dir: Path, progress: Progress, n: int,
+           scenarios: frozenset[str], out: dict[str, Any]) -> None:
+    errors: list[dict[str, Any]] = out["errors"]
     running: Running | None = _phase(errors, target.name, "start",
                                      lambda: target.start(log_dir, n))
     if running is None:
         progress(f"{target.name}: failed to start", None)
-        return out
+        return
     try:
-        for load in profile.loads:
+        for load in profile.loads if "loads" in scenarios else ():
             load = Load(load.name, load.editors, load.docs, load.rate, load.seconds,
                         profile.workers, load.drain_timeout)
             progress(f"{target.name} {load.name}", None)
@@ -96,7 +111,9 @@ def run_target(target: Target, profile: Profile, log_dir: Path,
             if not running.alive():
                 errors.append({"target": target.name, "phase": load.name,
                                "error": "server exited", "log": running.log_tail()})
-                return out
+                return
+        if "ramp" not in scenarios:
+            return
         progress(f"{target.name} ramp", None)
         out["ramp"] = _phase(errors, target.name, "ramp", lambda: ramp(
             running, target.name, profile.ramp_editors, list(profile.ramp_rates),
@@ -104,6 +121,11 @@ def run_target(target: Target, profile: Profile, log_dir: Path,
             progress=lambda r: progress(f"{target.name} ramp", r)))
     finally:
         running.stop()
+
+
+def _idle(target: Target, profile: Profile, log_dir: Path, progress: Progress,
+          out: dict[str, Any]) -> None:
+    errors: list[dict[str, Any]] = out["errors"]
     progress(f"{target.name} idle", None)
     idle_server: Running | None = _phase(errors, target.name, "start (idle)",
                                          lambda: target.start(log_dir, 1))
@@ -115,18 +137,19 @@ def run_target(target: Target, profile: Profile, log_dir: Path,
         finally:
             idle_server.stop()
     progress(f"{target.name} idle", out["idle"] or {})
-    return out
 
 
 def run(targets: list[Target], profile: Profile, log_dir: Path,
-        progress: Progress, replicas: int = 1) -> dict[str, Any]:
+        progress: Progress, replicas: int = 1,
+        scenarios: frozenset[str] = frozenset(SCENARIOS)) -> dict[str, Any]:
     """Run ``profile`` on every target.  ``replicas`` > 1 is the multi-replica hook: Weft
     targets start that many servers over one Redis and editors are spread over them (idle
     memory is always measured on a single server)."""
-    results: dict[str, Any] = {"profile": asdict(profile), "targets": {}, "replicas": replicas}
+    results: dict[str, Any] = {"profile": asdict(profile), "targets": {}, "replicas": replicas,
+                               "scenarios": [s for s in SCENARIOS if s in scenarios]}
     for target in targets:
-        res = run_target(target, profile, log_dir, progress, replicas)
+        res = run_target(target, profile, log_dir, progress, replicas, scenarios)
         res.update(engine=target.engine, protocol=target.protocol, family=target.family,
-                   setup=target.setup)
+                   setup=target.describe(replicas if target.family == "weft" else 1))
         results["targets"][target.name] = res
     return results

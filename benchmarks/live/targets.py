@@ -85,7 +85,13 @@ class Target:
     protocol: str  # "yws", "hocuspocus" or "sharedb"
     family: str  # "weft" or "peer"
     start: Callable[[Path, int], Running]  # (log dir, replicas) -> Running
-    setup: str = ""  # how it runs, for the report
+    setup: str = ""  # how it runs (one process), for the report
+
+    def describe(self, replicas: int) -> str:
+        """How it runs with ``replicas`` servers: Weft replicas store in Redis, not SQLite."""
+        if self.family == "weft" and replicas > 1 and self.setup.startswith(WEFT_SETUP):
+            return weft_replica_setup(replicas) + self.setup[len(WEFT_SETUP):]
+        return self.setup
 
 
 def free_port() -> int:
@@ -225,6 +231,14 @@ def _weft_starter(engine: str) -> Callable[[Path, int], Running]:
 
 WEFT_SETUP = ("`weft serve` (uvloop), SQLite store in a fresh temporary data dir, "
               "`--max-ops-per-second 0` (the per-connection rate limit would cap the ramp)")
+
+
+def weft_replica_setup(replicas: int) -> str:
+    """The replica run's counterpart of :data:`WEFT_SETUP` (see :func:`start_weft`)."""
+    return (f"{replicas} `weft serve --redis URL` replicas (uvloop) over one Redis the harness "
+            "starts (no persistence): documents stored in and relayed through Redis, editors "
+            "spread over the replicas; `--max-ops-per-second 0`; idle memory measured on one "
+            "server with the SQLite store")
 
 
 def weft_targets() -> list[Target]:

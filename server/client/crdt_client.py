@@ -33,7 +33,13 @@ from crdt.sync import (
 
 
 class CRDTClient:
-    """One Yjs document synced with one server document."""
+    """One Yjs document synced with one server document.
+
+    Like a y-protocols peer, it renews its awareness state every ``renew_seconds`` (a new
+    clock) while it has one: peers drop a state not renewed within 30 s.
+    """
+
+    renew_seconds = 15.0
 
     def __init__(self, url: str, doc_name: str, token: str | None = None,
                  document: CrdtDocument | None = None) -> None:
@@ -48,6 +54,7 @@ class CRDTClient:
         self.close_reason: str | None = None
         self._changed = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
+        self._renewer: asyncio.TimerHandle | None = None
 
     @classmethod
     async def connect(cls, url: str, doc_name: str, token: str | None = None,
@@ -78,12 +85,16 @@ class CRDTClient:
         self._send(sync_step1_frame(self.doc.state_vector()))
         if self.presence.get_local_state() is not None:
             self._send_awareness()
+        self._schedule_renewal()
         if wait_synced:
             await asyncio.wait_for(self.synced.wait(), 10)
 
     async def disconnect(self) -> None:
         """Go offline; edits made meanwhile are merged at the next :meth:`open`."""
         ws, self.ws = self.ws, None
+        if self._renewer is not None:
+            self._renewer.cancel()
+            self._renewer = None
         if ws is not None:
             with contextlib.suppress(ConnectionClosed):
                 await ws.close()
@@ -113,6 +124,19 @@ class CRDTClient:
         self._changed.set()
         if len(update) > 2:
             self._send(update_frame(update))
+
+    def _schedule_renewal(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+        self._renewer = asyncio.get_running_loop().call_later(self.renew_seconds, self._renew)
+
+    def _renew(self) -> None:
+        if self.ws is None:
+            return
+        state = self.presence.get_local_state()
+        if state is not None:
+            self.set_awareness(state)
+        self._schedule_renewal()
 
     def _send_awareness(self) -> None:
         update = self.presence.encode_awareness_update([self.doc.client_id])

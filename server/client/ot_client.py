@@ -232,9 +232,14 @@ class OTConnection:
             await self.subscribe_presence(channel)
 
     def rollback_soon(self, doc: OTDoc) -> None:
-        task = asyncio.get_running_loop().create_task(self._hard_rollback(doc))
+        task = asyncio.get_running_loop().create_task(self._rollback_quietly(doc))
         self._tasks.add(task)  # keep a reference until done (the loop holds only a weak one)
         task.add_done_callback(self._tasks.discard)
+
+    async def _rollback_quietly(self, doc: OTDoc) -> None:
+        # If the connection dropped meanwhile, reconnect() resends the pending op instead.
+        with contextlib.suppress(OTClientError, TimeoutError, ConnectionClosed):
+            await self._hard_rollback(doc)
 
     async def _hard_rollback(self, doc: OTDoc) -> None:
         """ShareDB's hard rollback: drop the pending edits and take the server's current text

@@ -30,8 +30,7 @@ requester's reply stream ``weft:{doc}:rep:<replica>``.
 saw a new fence) or after :data:`FORWARD_TIMEOUT`; if the lease is free or its own, it commits
 the submit itself.  A resubmission the old home had committed is acknowledged from the log.
 
-Limits: like the relay, one ``XREAD`` spans several documents' keys (one per Cluster slot
-would be needed on Redis Cluster); a requester whose room unloads stops tracking the lease.
+Limits: a requester whose room unloads stops tracking the lease.
 """
 
 from __future__ import annotations
@@ -53,6 +52,7 @@ from server.errors import ClientError, StorageError, WeftError, from_engine_erro
 from server.lease import RENEW_SECONDS, Lease, Leases, request_key
 from server.protocols import ot_docs, ot_replicas
 from server.protocols.ot_replicas import Change, Delivery, Fenced
+from server.relay.streams import StreamReads, reads_for
 from server.rooms.lifecycle import RoomState
 from server.rooms.room import Room
 from server.store.redis import RedisStore, connect, text
@@ -109,6 +109,7 @@ class Homes:
         self.counts: Counter[str] = Counter()  # forwarded, served, resent, took_over
         self.wake_key = f"weft:replica:{self.replica_id}:homewake"
         self._redis: Any = None
+        self._reads: StreamReads | None = None
         self._kick = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._serving_tasks: set[asyncio.Task[None]] = set()
@@ -120,6 +121,7 @@ class Homes:
         ot_replicas.route_through(self.store, self)
         # Its own connection: a blocked XREAD must not hold up commits.
         self._redis = connect(self.store.url, retries=0, socket_timeout=BLOCK_MS / 1000 + 5)
+        self._reads = reads_for(self._redis)  # one XREAD; one per slot on a Redis Cluster
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._keep(), name="weft-home-keeper"),
                        loop.create_task(self._read(), name="weft-home-reader")]
@@ -146,6 +148,8 @@ class Homes:
         if self._redis is not None:
             with contextlib.suppress(RedisError):
                 await self._redis.delete(self.wake_key)
+            if self._reads is not None:
+                await self._reads.aclose()
             await self._redis.aclose()
 
     def track(self, room: Room) -> None:
@@ -297,7 +301,10 @@ class Homes:
             await self._redis.xadd(self.wake_key, {"w": "1"}, maxlen=16, approximate=False)
 
     async def _read(self) -> None:
-        wake_id, backoff = "$", 0.05
+        reads = self._reads
+        if reads is None:
+            return  # not started
+        wake_id, backoff = "0-0", 0.05  # not "$": see RedisRelay._wake_id
         while not self._closed:
             streams: dict[Any, Any] = {self.wake_key: wake_id}
             requests = {request_key(d): d for d in self.serving}
@@ -307,7 +314,7 @@ class Homes:
             for key, doc in replies.items():
                 streams[key] = self.replies[doc]
             try:
-                result: Any = await self._redis.xread(streams, count=100, block=BLOCK_MS)
+                result: Any = await reads.xread(streams, count=100, block=BLOCK_MS)
             except RedisError as exc:
                 log.warning("home reader: Redis read failed (retrying): %s", exc)
                 await asyncio.sleep(backoff)

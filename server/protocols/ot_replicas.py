@@ -113,11 +113,15 @@ class Delivery:
 
 
 class _State:
-    __slots__ = ("catching_up", "compacting", "forwards", "lock", "since_compact")
+    __slots__ = ("again", "catching_up", "compacting", "forwards", "lock", "since_compact")
 
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self.catching_up: asyncio.Task[None] | None = None
+        # Set when a catch-up is asked for while one runs: it may have read the log already,
+        # so it reads once more (else a record relayed meanwhile is skipped by the relay and
+        # never applied until a later op reveals the gap).
+        self.again = False
         self.compacting: asyncio.Task[None] | None = None
         self.since_compact = 0
         # (src, seq) -> the delivery of a submit of this replica still in flight.
@@ -368,8 +372,11 @@ async def _catch_up(room: Room) -> None:
     if store is None:
         return
     try:
-        async with state.lock:
-            await _catch_up_locked(room, store)
+        state.again = True
+        while state.again:
+            state.again = False
+            async with state.lock:
+                await _catch_up_locked(room, store)
     except (StorageError, EngineError) as exc:
         log.warning("could not catch up %r with the log: %s", room.name, exc)
     finally:
@@ -377,10 +384,13 @@ async def _catch_up(room: Room) -> None:
 
 
 def catch_up_soon(room: Room) -> None:
-    """Schedule a catch-up from the log (one at a time per room)."""
+    """Schedule a catch-up from the log (one at a time per room; asked for while one runs,
+    that one reads the log once more)."""
     state = _state(room)
     if state.catching_up is None:
         state.catching_up = asyncio.get_running_loop().create_task(_catch_up(room))
+    else:
+        state.again = True
 
 
 def on_remote(room: Room, message: RelayMessage) -> None:

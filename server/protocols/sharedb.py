@@ -43,6 +43,7 @@ from server.errors import (
     BadMessage,
     RateLimited,
     ServerError,
+    StorageError,
     UnsupportedAction,
     WeftError,
     close_reason,
@@ -92,7 +93,9 @@ class _DocPeer:
 def presence_hub(ctx: Context) -> PresenceHub:
     hub = ctx.shared.get("sharedb-presence")
     if hub is None:
-        hub = ctx.shared["sharedb-presence"] = PresenceHub(ctx.metrics)
+        relay, config = ctx.shared.get("presence-relay"), ctx.config
+        hub = ctx.shared["sharedb-presence"] = PresenceHub(
+            ctx.metrics, relay, config.presence_refresh_seconds, config.presence_timeout_seconds)
     return hub
 
 
@@ -183,6 +186,16 @@ class ShareDBSession:
             reply = await handler(request)
         except EngineError as exc:
             self._error(request, from_engine_error(exc))
+        except StorageError as exc:
+            if request.get("a") != "op":
+                self._error(request, exc)
+                return
+            # An op the store could not take (Redis/SQLite down): an error reply would make the
+            # client roll back and drop its edit.  Closing with "try again later" keeps the op
+            # pending in the client, which resubmits it on reconnect (src/seq dedup makes a
+            # resubmission of an op that did commit harmless).
+            self._count(exc)
+            self.drop(exc)
         except WeftError as exc:
             self._error(request, exc)
         except Exception:

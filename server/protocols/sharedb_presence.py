@@ -15,6 +15,9 @@ presence carries any JSON the app likes (e.g. code-point cursors it transforms i
 
 When a member leaves a channel or disconnects, its non-null presences are broadcast as ``null``
 so the others drop its cursors (ShareDB does the same when a presence stream ends).
+
+With replicas, everything the hub sends to a channel also goes to the other replicas' members
+(:mod:`server.protocols.sharedb_presence_relay`).
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from websockets.protocol import State
 
 from server.errors import ClientError, UnsupportedAction
 from server.metrics import Metrics
+from server.protocols.sharedb_presence_relay import ChannelRelay
 from server.protocols.sharedb_wire import encode
+from server.relay.presence import PresenceRelay
 
 
 class PresenceMember(Protocol):
@@ -43,11 +48,16 @@ class PresenceMember(Protocol):
 class PresenceHub:
     """Channel membership of every OT connection of this server."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, relay: PresenceRelay | None = None,
+                 refresh_seconds: float = 15.0, timeout_seconds: float = 30.0) -> None:
         self.metrics = metrics
         self.members: defaultdict[str, set[PresenceMember]] = defaultdict(set)
+        self.replicas = (None if relay is None or relay.solo else
+                         ChannelRelay(relay, self.deliver, refresh_seconds, timeout_seconds))
 
     def subscribe(self, channel: str, member: PresenceMember) -> None:
+        if channel not in self.members and self.replicas is not None:
+            self.replicas.listen(channel)
         self.members[channel].add(member)
 
     def unsubscribe(self, channel: str, member: PresenceMember) -> None:
@@ -56,14 +66,22 @@ class PresenceHub:
             members.discard(member)
             if not members:
                 del self.members[channel]
+                if self.replicas is not None:
+                    self.replicas.forget(channel)
 
     def publish(self, channel: str, message: dict[str, Any], exclude: PresenceMember) -> None:
+        frame = encode(message)
+        self.deliver(channel, frame, exclude)
+        if self.replicas is not None:
+            self.replicas.published(channel, message, frame)
+
+    def deliver(self, channel: str, frame: bytes, exclude: PresenceMember | None = None) -> None:
+        """Send an encoded frame to this server's members of ``channel`` but ``exclude``."""
         targets = [
             m.ws for m in self.members.get(channel, ())
             if m is not exclude and m.ws.protocol.state is State.OPEN
         ]
         if targets:
-            frame = encode(message)
             broadcast(targets, frame, text=True)
             self.metrics.sent(len(frame), len(targets))
 

@@ -12,6 +12,8 @@ other clients), then the frame **as received** is broadcast to every other conne
 ``broadcast()`` call and stored in parallel (:mod:`server.rooms.adapters` says why CRDT may
 broadcast before durability).  Awareness frames are forwarded as received — to the sender too,
 as y-websocket's server does: a lone provider drops its socket after 30 s without a message.
+With replicas, awareness also travels to and from the other replicas' clients
+(:mod:`server.protocols.yjs_presence`: relayed, shown to newcomers, expired if a replica dies).
 
 Errors end the connection with a close code and a reason (Yjs has no error message):
 malformed frames 4400, document too large 4413, wrong engine 4409, forbidden 4403, rate limit
@@ -56,6 +58,7 @@ from server.context import Context
 from server.errors import InvalidFrame, RateLimited, ReadOnly, WeftError, close_reason
 from server.limits import TokenBucket
 from server.metadata import wire as meta_wire
+from server.protocols.yjs_presence import YjsPresence, yjs_presence
 from server.relay.base import RelayMessage
 from server.rooms.room import ChangeEvent, Room
 
@@ -92,6 +95,7 @@ class YjsSession:
         self.meta = (meta_wire.YjsMeta(service, self.send, grant, name)
                      if service is not None else None)
         self._answering: set[asyncio.Task[None]] = set()  # step 2 answers waiting to catch up
+        self.presence: YjsPresence | None = None  # awareness across replicas, once joined
 
     @property
     def ws(self) -> Connection:
@@ -122,6 +126,10 @@ class YjsSession:
         room.remote_handler = on_remote
         for frame in sync_of(room).open(self):
             self.send(frame)
+        config = self.ctx.config
+        self.presence = yjs_presence(self.ctx.shared, config.presence_refresh_seconds,
+                                     config.presence_timeout_seconds)
+        self.presence.join(room)  # awareness to and from the other replicas
         try:
             async for message in self._ws:
                 self.ctx.metrics.received(len(message))
@@ -151,9 +159,13 @@ class YjsSession:
         if room is None:
             return
         room.leave(self)
+        removals: tuple[bytes, ...] = ()
         if room.presence is not None:
-            for frame in sync_of(room).close(self):
+            removals = sync_of(room).close(self)
+            for frame in removals:
                 room.fanout(frame)
+        if self.presence is not None:
+            self.presence.leave(room, removals)
 
     def handle(self, message: str | bytes) -> None:
         """Handle one frame synchronously (nothing here waits: fan-out is immediate)."""
@@ -185,6 +197,8 @@ class YjsSession:
             self.send(frame)
         for frame in reaction.broadcast:  # awareness: everyone, the sender included
             room.fanout(frame)
+            if self.presence is not None:  # and the other replicas
+                self.presence.published(room, frame)
 
     @staticmethod
     def _behind(room: Room, vector: bytes) -> bool:

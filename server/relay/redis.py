@@ -20,10 +20,10 @@ position.  The position advances only after the handler ran, so compaction (whic
 it) never drops a record the snapshot lacks.  A replica reading behind another replica's trim
 point meets the compaction marker first and merges the snapshot before reading on.
 
-Limits: the wake stream and the document streams are read by one ``XREAD``, which Redis
-Cluster refuses across slots (one read per slot would be needed).  Relayed OT records reach a
-room's engine through :mod:`server.protocols.ot_replicas` (attached to every OT room when it
-loads, also REST-only ones; it also orders OT ops through Redis).
+On a Redis Cluster the one ``XREAD`` becomes one per slot (:mod:`server.relay.streams`);
+this loop does not change.  Relayed OT records reach a room's engine through
+:mod:`server.protocols.ot_replicas` (attached to every OT room when it loads, also REST-only
+ones; it also orders OT ops through Redis).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from redis.exceptions import RedisError
 
 from server.metrics import RelayLag
 from server.relay.base import RelayHandler, RelayMessage
+from server.relay.streams import reads_for
 from server.store.redis import RedisStore, connect, keys, parse_id, text
 
 log = logging.getLogger("weft.relay")
@@ -62,6 +63,7 @@ class RedisRelay:
         # and must stay cancellable.
         self.redis = connect(store.url, retries=0, socket_timeout=SOCKET_TIMEOUT,
                              name=f"weft:{self.replica_id}:relay")
+        self.reads = reads_for(self.redis)  # one XREAD; one per slot on a Redis Cluster
         self.wake_key = f"weft:replica:{self.replica_id}:wake"
         self.handlers: dict[str, RelayHandler] = {}
         self.kinds: dict[str, str] = {}
@@ -76,7 +78,10 @@ class RedisRelay:
         # doc -> covered id of a snapshot marker this replica is behind (records were trimmed).
         self._gaps: dict[str, str] = {}
         self._reader: asyncio.Task[None] | None = None
-        self._wake_id = "$"
+        # From the start, not "$": a wake sent before the first read reaches Redis (a cluster
+        # client's first command waits for its slot map) must not be missed.  The stream is
+        # deleted on close, so at most a crashed run's few stale wakes are read, once.
+        self._wake_id = "0-0"
         self._wakes: set[asyncio.Task[None]] = set()
         self._closing = False
         # Extra streams read by the same XREAD (document metadata logs): key -> last id read,
@@ -98,6 +103,7 @@ class RedisRelay:
             self._reader = None
         with contextlib.suppress(RedisError):
             await self.redis.delete(self.wake_key)
+        await self.reads.aclose()
         await self.redis.aclose()
         self.handlers.clear()
 
@@ -159,7 +165,7 @@ class RedisRelay:
                 streams[key] = self.store.positions.get(doc, "0-0")
             streams.update(self.watched)
             try:
-                result: Any = await self.redis.xread(streams, count=BATCH, block=BLOCK_MS)
+                result: Any = await self.reads.xread(streams, count=BATCH, block=BLOCK_MS)
             except RedisError as exc:
                 self.reconnects += 1
                 log.warning("relay read from Redis failed (retrying in %.2fs): %s", backoff, exc)

@@ -3,15 +3,16 @@
 Fan-out is the server's hot path: every change goes to every other connection of its document.
 Written one frame at a time, each copy is one ``transport.write`` — one send syscall — and
 py-spy showed those syscalls taking half of the event loop's time at 3,000 edits/s from 20
-editors on one document.  An :class:`Outbox` instead collects the frames a room fans out
-during one loop tick and, at the end of the tick, hands each connection all of its frames in
-one ``writelines`` (one syscall).  Under light load a tick holds one frame and nothing
-changes; under heavy load a tick holds many and the cost per change falls as the load rises.
+editors on one document.  An :class:`Outbox` sends the first frame of a loop tick at once
+and collects the frames a room fans out during the rest of the tick; at the end of the tick
+it hands each connection all of them in one ``writelines`` (one syscall).  Under light load a
+tick holds one frame and nothing changes (no added delay); under heavy load a tick holds many
+and the cost per change falls as the load rises.
 
-Coalescing delays a frame by at most one loop iteration and may reorder it after a frame the
-protocol sends *directly* to one connection meanwhile.  Rooms use an outbox only where that is
-harmless — CRDT: Yjs updates commute and awareness states carry clocks — never for OT, where
-an op must reach a client before any later acknowledgement.
+Coalescing delays a frame (never a tick's first) by at most one loop iteration, and may
+reorder it after a frame the protocol sends *directly* to one connection meanwhile.  Rooms use
+an outbox only where that is harmless — CRDT: Yjs updates commute and awareness states carry
+clocks — never for OT, where an op must reach a client before any later acknowledgement.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def write_frames(ws: Connection, frames: list[tuple[bytes, bool]]) -> None:
 class Outbox:
     """The frames one room fans out during the current loop tick."""
 
-    __slots__ = ("_drop_slow", "_frames", "_limit", "_metrics", "_peers")
+    __slots__ = ("_drop_slow", "_frames", "_limit", "_metrics", "_peers", "_ticking")
 
     def __init__(self, peers: set[Peer], limit: int, metrics: Metrics,
                  drop_slow: Callable[[Peer], None]) -> None:
@@ -97,20 +98,29 @@ class Outbox:
         self._metrics = metrics
         self._drop_slow = drop_slow
         self._frames: list[Queued] = []
+        # True from the first frame of a tick until the end-of-tick flush.
+        self._ticking = False
 
     def push(self, frame: bytes | str, exclude: Peer | None, text: bool | None) -> int:
-        """Queue ``frame`` for the end of this tick; returns how many peers it is meant for."""
+        """Send ``frame`` now if it is the tick's first, else queue it for the end of the tick
+        (so light load pays no delay); returns how many peers it is meant for."""
+        if not self._ticking:
+            self._ticking = True
+            asyncio.get_running_loop().call_soon(self.flush)
+            sent, slow = send_now(self._peers, frame, exclude, text, self._limit, self._metrics)
+            for peer in slow:
+                self._drop_slow(peer)
+            return sent
         if isinstance(frame, str):
             data, is_text = frame.encode(), text is not False
         else:
             data, is_text = bytes(frame), text is True
-        if not self._frames:
-            asyncio.get_running_loop().call_soon(self.flush)
         self._frames.append((data, exclude, is_text))
         return len(self._peers) - (exclude in self._peers)
 
     def flush(self) -> None:
         """Write everything queued: each connection gets its frames in one system call."""
+        self._ticking = False
         frames, self._frames = self._frames, []
         if not frames:
             return

@@ -498,8 +498,9 @@ class Room:
     ) -> int:
         """Send one encoded frame to every peer but ``exclude``; returns how many it is for.
 
-        CRDT rooms send at the end of the loop tick, every frame of the tick to a peer in one
-        write (:mod:`server.rooms.fanout` says why and why only CRDT); OT rooms send at once.
+        CRDT rooms send a loop tick's first frame at once and the rest of the tick's frames at
+        its end, all of them to a peer in one write (:mod:`server.rooms.fanout` says why and
+        why only CRDT); OT rooms send every frame at once.
         A peer whose unsent bytes exceed the limit is dropped with a reason instead of being
         written to: one slow reader must not grow the server's memory or slow the room.
         """

@@ -43,6 +43,9 @@ perhaps a few later ones (CRDT updates are idempotent, so re-applying those on l
 harmless).  The snapshot script refuses to move the covered id backwards, so two replicas
 compacting concurrently never trim records the surviving snapshot lacks.
 
+On a Redis Cluster (a ``redis+cluster://`` URL, :mod:`server.store.cluster`) every command
+here stays within one document's slot, so nothing below changes.
+
 Durability is Redis's: run it with ``appendonly yes`` (and ``appendfsync always`` if an
 acknowledged write must survive a power cut, not just a restart).
 """
@@ -55,6 +58,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -63,6 +67,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.errors import StorageError
 from server.store.base import StoredDoc, StoredMeta
+from server.store.cluster import connect_cluster, is_cluster_url
 from server.store.history import (
     Checkpoint,
     HistoryBudget,
@@ -265,20 +270,28 @@ def text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+#: A single Redis or a Redis Cluster: every command the store sends touches one document's
+#: keys (one slot), so both clients take the same calls.
+Client = Redis | RedisCluster
+
+
 def _checkpoint(n: bytes | None, t: bytes | None, data: bytes) -> Checkpoint:
     return Checkpoint(int(n) if n else None, int(t) / 1000 if t else None, data)
 
 
 def connect(url: str, *, retries: int = 8, socket_timeout: float = 5.0,
-            name: str | None = None) -> Redis:
+            name: str | None = None) -> Client:
     """A client that reconnects by itself: a Redis restart costs retries, not errors.
 
     ``socket_timeout`` bounds every reply; a blocking read must block for less than it.
     ``name`` is set on every (re)connection (``CLIENT SETNAME``), so an operator's
-    ``CLIENT LIST`` shows which replica holds which connection.
+    ``CLIENT LIST`` shows which replica holds which connection.  A ``redis+cluster://`` URL
+    gives a Redis Cluster client (:mod:`server.store.cluster`).
     """
     if name is not None:  # Redis refuses names with spaces or control characters
         name = "".join(ch if "!" <= ch <= "~" else "_" for ch in name)
+    if is_cluster_url(url):
+        return connect_cluster(url, retries=retries, socket_timeout=socket_timeout, name=name)
     return Redis.from_url(
         url,
         client_name=name,
@@ -298,7 +311,7 @@ class RedisStore:
         self.url = url
         self.budget = history or HistoryBudget()
         self.replica_id = replica_id or uuid.uuid4().hex[:12]
-        self.redis: Redis = connect(url, name=f"weft:{self.replica_id}:store")
+        self.redis: Client = connect(url, name=f"weft:{self.replica_id}:store")
         # doc -> last stream id this replica's engine has applied (advanced by the relay).
         self.positions: dict[str, str] = {}
         self._append: Any = None

@@ -97,6 +97,33 @@ def test_a_reopened_document_still_recognises_resubmissions() -> None:
     assert again.apply(OTSubmit(["a"], 0, "alice", 1)) == Effects(reply=(OTAck(0, "alice", 1),))
 
 
+def test_records_the_snapshot_covers_stay_history_for_older_ops() -> None:
+    engine = engine_with("")
+    log = list(engine.apply(OTSubmit(["ab"], 0, "a", 1)).persist)
+    log += engine.apply(OTSubmit([2, "😀"], 1, "a", 2)).persist
+    snapshot = engine.snapshot()  # v2; the store kept both records beside it
+    log += engine.apply(OTSubmit(["X"], 2, "b", 1)).persist
+    again = OTEngine.load(snapshot, log)
+    assert again.document.oldest_version == 0
+    # An offline client still at version 1 is transformed, not refused as too old...
+    reference = OTEngine.load(None, log)  # the same document from its whole log
+    effects = again.apply(OTSubmit([1, "é"], 1, "c", 1))
+    assert effects == reference.apply(OTSubmit([1, "é"], 1, "c", 1))
+    assert again.text == reference.text == "Xaéb😀"
+    # ...and a resubmission of an op the snapshot covers is recognised.
+    assert again.apply(OTSubmit([2, "😀"], 1, "a", 2)) == Effects(reply=(OTAck(1, "a", 2),))
+
+
+def test_a_broken_run_of_covered_records_is_not_history() -> None:
+    engine = engine_with("")
+    records = [engine.apply(OTSubmit([str(i)], 0 if i == 0 else i, "a", i + 1)).persist[0]
+               for i in range(3)]
+    snapshot = engine.snapshot()
+    again = OTEngine.load(snapshot, [records[0], records[2]])  # v1 missing
+    assert again.document.oldest_version == 3 - 1  # only v2 runs up to the snapshot
+    assert again.text == engine.text
+
+
 def test_a_gap_in_the_log_is_an_error() -> None:
     engine = engine_with("")
     records = [engine.insert(0, "x").persist[0], engine.insert(0, "y").persist[0]]
