@@ -374,23 +374,28 @@ class CrdtDocument:
         """Apply again the waiting updates whose own clocks now follow on (see crdt.waiting).
 
         Harmless when yrs did keep them (known structs are skipped, blocked ones wait again);
-        restores what yrs 0.28 sometimes drops.
+        restores what yrs 0.28 sometimes drops.  Candidates go oldest clock first and the state
+        is re-read after each one that integrates, so a chain (one client's updates delivered
+        newest first: a log written out of order) settles in one pass; each further pass must
+        integrate something, so at most one pass per waiting update.
         """
-        for _ in range(32):  # each round may unblock the next; bounded all the same
-            ready = self._waiting.ready(state)
-            if not ready:
-                return
-            self._mode, self._index = _Mode.STALE, None
-            for update in ready:
+        for _ in range(len(self._waiting.updates) + 1):
+            progress = False
+            for update, starts in self._waiting.candidates():
+                if any(state.get(client, 0) < clock for client, clock in starts.items()):
+                    continue
+                self._mode, self._index = _Mode.STALE, None
                 try:
                     self._doc.apply_update(update)
                 except BaseException as exc:
                     if not isinstance(exc, Exception) and not is_panic(exc):
                         raise
                     raise UpdateError(f"a waiting update could not be re-applied: {exc}") from None
+                after = decode_state_vector(self._doc.get_state())
+                progress = progress or after != state
+                state = after
             self._last = b""
-            state = decode_state_vector(self._doc.get_state())
-            if not self._waiting.prune(state):
+            if not self._waiting.prune(state) and not progress:
                 return
 
     def _try_on_copy(self, update: bytes) -> None:

@@ -67,6 +67,8 @@ class WaitingUpdates:
         self._entries = kept
         return progress
 
-    def ready(self, state: dict[int, int]) -> list[bytes]:
-        """The waiting updates whose own clients' earlier structs are all there."""
-        return [entry.update for entry in self._entries if not _short_of(entry.starts, state)]
+    def candidates(self) -> list[tuple[bytes, dict[int, int]]]:
+        """Every waiting update with its start clocks, oldest first (by summed start clocks:
+        within one client's chain that is exactly its causal order)."""
+        ordered = sorted(self._entries, key=lambda entry: sum(entry.starts.values()))
+        return [(entry.update, entry.starts) for entry in ordered]

@@ -52,6 +52,7 @@ acknowledged write must survive a power cut, not just a restart).
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Sequence
@@ -66,6 +67,7 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.errors import StorageError
+from server.store.append_queue import Append, AppendQueue
 from server.store.base import StoredDoc, StoredMeta
 from server.store.cluster import connect_cluster, is_cluster_url
 from server.store.history import (
@@ -303,6 +305,13 @@ def connect(url: str, *, retries: int = 8, socket_timeout: float = 5.0,
     )
 
 
+def _append_error(doc: str, exc: BaseException) -> StorageError:
+    """The error of one refused append: the other engine's document, or Redis failing."""
+    if isinstance(exc, ResponseError):
+        return StorageError(f"append {doc!r}: {str(exc).removeprefix('KIND ')}")
+    return StorageError(f"append {doc!r}: Redis write failed: {exc}")
+
+
 class RedisStore:
     """Redis-backed :class:`~server.store.base.Store` (see the module docstring)."""
 
@@ -322,6 +331,11 @@ class RedisStore:
         self._compact: Any = None
         self._ot_compact: Any = None
         self._closed = False
+        # Every append goes through one writer: each document's log keeps the order its room
+        # made the changes in, and a burst is one round trip (see server.store.append_queue).
+        # On a Cluster one writer per document, so a slot failing over stalls only its own.
+        self._appends = AppendQueue(self._send_appends)
+        self._doc_appends: dict[str, AppendQueue] = {}
 
     async def open(self) -> None:
         self._append = self.redis.register_script(_APPEND)
@@ -334,9 +348,12 @@ class RedisStore:
             raise StorageError(f"cannot reach Redis at {self.url}: {exc}") from exc
 
     async def close(self) -> None:
-        """Every accepted write already is in Redis (writes are awaited); just disconnect."""
+        """Send the appends still queued, then disconnect."""
         if not self._closed:
             self._closed = True
+            await self._appends.close()
+            for queue in list(self._doc_appends.values()):
+                await queue.close()
             await self.redis.aclose()
 
     async def load(self, doc: str) -> StoredDoc | None:
@@ -369,17 +386,54 @@ class RedisStore:
     async def append(self, doc: str, kind: str, first_seq: int, records: Sequence[bytes],
                      author: str = "") -> None:
         """Append ``records`` (numbered by Redis; ``first_seq`` is ignored) as this replica's."""
+        await self.append_nowait(doc, kind, first_seq, records, author)
+
+    def append_nowait(self, doc: str, kind: str, first_seq: int, records: Sequence[bytes],
+                      author: str = "") -> asyncio.Future[None]:
+        """:meth:`append` without a coroutine: queue now (in order), return the future."""
         if not records:
-            return
-        kind_key, log_key, _ = keys(doc)
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+        if not isinstance(self.redis, RedisCluster):
+            return self._appends.put(doc, kind, tuple(records), author)
+        queue = self._doc_appends.get(doc)
+        if queue is None:
+            if len(self._doc_appends) >= 1024:  # forget idle writers of documents gone quiet
+                self._doc_appends = {d: q for d, q in self._doc_appends.items() if q.busy}
+            queue = self._doc_appends[doc] = AppendQueue(self._send_in_order)
+        return queue.put(doc, kind, tuple(records), author)
+
+    async def _send_appends(self, batch: Sequence[Append]) -> None:
+        """One batch on a single Redis: one pipeline (in order on one connection, one round
+        trip)."""
         try:
-            await self._append(keys=[kind_key, log_key, version_key(doc)],
-                               args=[kind, self.replica_id, author, *records])
-        except ResponseError as exc:
-            message = str(exc).removeprefix("KIND ")
-            raise StorageError(f"append {doc!r}: {message}") from exc
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for item in batch:
+                    await self._append(keys=self._append_keys(item.doc),
+                                       args=[item.kind, self.replica_id, item.author,
+                                             *item.records], client=pipe)
+                results = await pipe.execute(raise_on_error=False)
         except RedisError as exc:
-            raise StorageError(f"append {doc!r}: Redis write failed: {exc}") from exc
+            raise StorageError(f"append: Redis write failed: {exc}") from exc
+        for item, result in zip(batch, results, strict=True):
+            item.settle(_append_error(item.doc, result) if isinstance(result, Exception)
+                        else None)
+
+    async def _send_in_order(self, items: Sequence[Append]) -> None:
+        for item in items:
+            try:
+                await self._append(keys=self._append_keys(item.doc),
+                                   args=[item.kind, self.replica_id, item.author, *item.records])
+            except RedisError as exc:
+                item.settle(_append_error(item.doc, exc))
+            else:
+                item.settle(None)
+
+    @staticmethod
+    def _append_keys(doc: str) -> list[str]:
+        kind_key, log_key, _ = keys(doc)
+        return [kind_key, log_key, version_key(doc)]
 
     async def ot_commit(self, doc: str, version: int, record: bytes, *, src: str | None = None,
                         seq: object = None, fence: int | None = None) -> OTCommit:

@@ -110,3 +110,22 @@ def test_mutated_updates_are_refused_whole_or_applied(seed: int) -> None:
             after = (doc.text, doc.state_vector(), doc.snapshot())
             assert after == before, f"seed {seed}: {bytes(data)!r} half-applied"
         doc.insert(0, "ok")  # whatever happened, the document is still usable
+
+
+@pytest.mark.parametrize("count", [40, 120])
+def test_a_long_chain_delivered_newest_first_integrates_whole(count: int) -> None:
+    """A replica resuming after a pause once wrote sixty updates of one client to the log in
+    reverse; a reader holds all but the oldest pending, and the oldest's arrival must release
+    the whole chain (it used to stop after 32 of them)."""
+    other = CrdtDocument(client_id=1)
+    writer = CrdtDocument(client_id=2)
+    writer.apply_update(other.insert(0, "基"))
+    updates = [writer.insert(len(writer.text), f"[{i}é😀]") for i in range(count)]
+    if count > 40:  # deletes interleaved: delete sets must wait for their items too
+        updates += [writer.delete(1, 4), writer.insert(0, "̀")]
+    reader = CrdtDocument(client_id=3)
+    reader.apply_update(other.snapshot())
+    for update in reversed(updates):
+        reader.apply_update(update)
+    assert reader.text == writer.text
+    assert reader.snapshot() and CrdtDocument.from_snapshot(reader.snapshot()).text == writer.text

@@ -37,6 +37,8 @@ async def test_crdt_change_hooks_fire_only_on_the_committing_replica(
         await reader.wait_for(lambda t: t == "from r1 😀")
         reader.insert(0, "r2: ")
         await writer.wait_for(lambda t: t == "r2: from r1 😀")
+        # The relay may show r2's edit on r1 before r2 has the write's reply: wait for it.
+        await eventually(lambda: len(seen_two) >= 1)
         await one.hooks.drain()
         await two.hooks.drain()
         assert [(e.doc, e.author.startswith("crdt:")) for e in seen_one] == [("notes/x", True)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -71,3 +72,29 @@ async def test_delete_frees_the_name(stores):
     assert await two.kind_of("d") is None
     await two.append("d", "ot", 1, [b"x"])
     assert await one.kind_of("d") == "ot"
+
+
+async def test_a_burst_of_appends_reaches_the_log_in_the_order_it_was_made(stores):
+    """Sixty concurrent append tasks once landed in the log reversed; queued appends keep
+    their order (and share round trips)."""
+    one, _ = stores
+    futures = [one.append_nowait("d/burst", "crdt", i, (f"r{i}".encode(),), f"u{i % 3}")
+               for i in range(200)]
+    await asyncio.gather(*futures)
+    entries = await one.redis.xrange(keys("d/burst")[1])
+    assert [f[b"p"] for _, f in entries] == [f"r{i}".encode() for i in range(200)]
+    assert [f[b"a"] for _, f in entries][:3] == [b"u0", b"u1", b"u2"]
+
+
+async def test_a_refused_append_in_a_batch_fails_alone(stores):
+    one, _ = stores
+    await one.append("d/mixed", "crdt", 1, [b"first"])
+    results = await asyncio.gather(
+        one.append_nowait("d/mixed", "crdt", 2, (b"a",)),
+        one.append_nowait("d/mixed", "ot", 3, (b"wrong engine",)),
+        one.append_nowait("d/mixed", "crdt", 4, (b"b",)),
+        return_exceptions=True)
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], StorageError) and "crdt document" in str(results[1])
+    loaded = await one.load("d/mixed")
+    assert loaded is not None and loaded.log == (b"first", b"a", b"b")
