@@ -63,7 +63,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.errors import StorageError
@@ -407,18 +407,27 @@ class RedisStore:
     async def _send_appends(self, batch: Sequence[Append]) -> None:
         """One batch on a single Redis: one pipeline (in order on one connection, one round
         trip)."""
+        # EVALSHA straight into the pipeline: registering the script with the pipeline would
+        # cost a SCRIPT EXISTS round trip per batch.  A Redis that lost its script cache (a
+        # restart) answers NOSCRIPT: those appends go again through the script object, which
+        # loads it — still in order, as nothing later of theirs was written.
+        sha = self._append.sha
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for item in batch:
-                    await self._append(keys=self._append_keys(item.doc),
-                                       args=[item.kind, self.replica_id, item.author,
-                                             *item.records], client=pipe)
+                    pipe.evalsha(sha, 3, *self._append_keys(item.doc), item.kind,
+                                 self.replica_id, item.author, *item.records)
                 results = await pipe.execute(raise_on_error=False)
         except RedisError as exc:
             raise StorageError(f"append: Redis write failed: {exc}") from exc
+        retry = [item for item, result in zip(batch, results, strict=True)
+                 if isinstance(result, NoScriptError)]
         for item, result in zip(batch, results, strict=True):
-            item.settle(_append_error(item.doc, result) if isinstance(result, Exception)
-                        else None)
+            if not isinstance(result, NoScriptError):
+                item.settle(_append_error(item.doc, result) if isinstance(result, Exception)
+                            else None)
+        if retry:
+            await self._send_in_order(retry)
 
     async def _send_in_order(self, items: Sequence[Append]) -> None:
         for item in items:

@@ -98,3 +98,15 @@ async def test_a_refused_append_in_a_batch_fails_alone(stores):
     assert isinstance(results[1], StorageError) and "crdt document" in str(results[1])
     loaded = await one.load("d/mixed")
     assert loaded is not None and loaded.log == (b"first", b"a", b"b")
+
+
+async def test_appends_after_redis_lost_its_script_cache_still_land_in_order(stores):
+    """A restarted Redis has no scripts: the pipelined EVALSHAs answer NOSCRIPT and are sent
+    again through the loading script object, nothing lost or reordered."""
+    one, _ = stores
+    await one.append("d/noscript", "crdt", 1, [b"before"])
+    await one.redis.script_flush()
+    await asyncio.gather(*(one.append_nowait("d/noscript", "crdt", i, (f"r{i}".encode(),))
+                           for i in range(5)))
+    loaded = await one.load("d/noscript")
+    assert loaded is not None and loaded.log == (b"before", b"r0", b"r1", b"r2", b"r3", b"r4")
