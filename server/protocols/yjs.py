@@ -91,15 +91,23 @@ class YjsSession:
         self.told_read_only = False
         self.closed = False
         self._closing: asyncio.Task[None] | None = None
-        service = ctx.shared.get("meta")
-        self.meta = (meta_wire.YjsMeta(service, self.send, grant, name)
-                     if service is not None else None)
-        self._answering: set[asyncio.Task[None]] = set()  # step 2 answers waiting to catch up
+        # Created on first use: most connections never ask for metadata or wait to be
+        # answered, and an idle connection should cost as little as possible (target 10 KB).
+        self.meta: meta_wire.YjsMeta | None = None
+        self._answering: set[asyncio.Task[None]] | None = None  # step 2 answers waiting
         self.presence: YjsPresence | None = None  # awareness across replicas, once joined
 
     @property
     def ws(self) -> Connection:
         return self._ws
+
+    def _meta(self) -> meta_wire.YjsMeta | None:
+        """This connection's metadata channel (None when the server offers no metadata)."""
+        if self.meta is None:
+            service = self.ctx.shared.get("meta")
+            if service is not None:
+                self.meta = meta_wire.YjsMeta(service, self.send, self.grant, self.name)
+        return self.meta
 
     def send(self, frame: bytes) -> None:
         broadcast([self._ws], frame)
@@ -151,7 +159,7 @@ class YjsSession:
         if self.closed:
             return
         self.closed = True
-        for task in self._answering:
+        for task in self._answering or ():
             task.cancel()
         if self.meta is not None:
             self.meta.close()
@@ -174,10 +182,11 @@ class YjsSession:
             return
         if isinstance(message, str):
             raise InvalidFrame("the Yjs protocol uses binary frames; got a text frame")
-        if self.meta is not None and meta_wire.is_yjs_meta(message):
+        meta = self._meta() if meta_wire.is_yjs_meta(message) else None
+        if meta is not None:
             if not self.bucket.take():
                 raise RateLimited("too many metadata requests; reconnecting will resync")
-            self.meta.receive(message)  # a Weft extension (server.metadata.wire)
+            meta.receive(message)  # a Weft extension (server.metadata.wire)
             return
         try:
             reaction = sync_of(room).receive(self, message)
@@ -212,6 +221,8 @@ class YjsSession:
 
     def _answer_later(self, room: Room, vector: bytes) -> None:
         task = self._ws.loop.create_task(self._answer_when_caught_up(room, vector))
+        if self._answering is None:
+            self._answering = set()
         self._answering.add(task)
         task.add_done_callback(self._answering.discard)
 
