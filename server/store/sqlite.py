@@ -349,12 +349,16 @@ class SQLiteStore:
         while any(w.doc == doc for w in self._queue) or doc in self._inflight_docs:
             await asyncio.sleep(0.001)
 
-    async def load(self, doc: str) -> StoredDoc | None:
+    async def _read(self, read: Any, doc: str, what: str) -> Any:
+        """Run ``read(doc)`` on the store thread once ``doc``'s queued writes are in."""
         await self._settle(doc)
         try:
-            result: StoredDoc | None = await self._run(self._load, doc)
+            return await self._run(read, doc)
         except sqlite3.Error as exc:
-            raise StorageError(f"cannot load {doc!r}: {exc}") from exc
+            raise StorageError(f"cannot {what} {doc!r}: {exc}") from exc
+
+    async def load(self, doc: str) -> StoredDoc | None:
+        result: StoredDoc | None = await self._read(self._load, doc, "load")
         return result
 
     def _load(self, doc: str) -> StoredDoc | None:
@@ -373,11 +377,8 @@ class SQLiteStore:
         return StoredDoc(row[0], snapshot, tuple(bytes(r[1]) for r in rows), last + 1)
 
     async def history(self, doc: str) -> StoredHistory | None:
-        await self._settle(doc)
-        try:
-            result: StoredHistory | None = await self._run(self._history, doc)
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot read the history of {doc!r}: {exc}") from exc
+        result: StoredHistory | None = await self._read(self._history, doc,
+                                                         "read the history of")
         return result
 
     def _history(self, doc: str) -> StoredHistory | None:
