@@ -70,7 +70,7 @@ def default_store(config: Config, metrics: Metrics) -> Store:
     if config.data_dir is None:
         return MemoryStore(history=budget)
     return SQLiteStore(config.data_dir / "weft.sqlite3", commit_delay=config.commit_delay_seconds,
-                       metrics=metrics, history=budget)
+                       metrics=metrics, history=budget, synchronous=config.sqlite_synchronous)
 
 
 def _where(url: str | None) -> str | None:

@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"WEFT_PORT (default {DEFAULT_PORT}; 0 picks a free port)")
     serve.add_argument("--data-dir", default=_env("DATA_DIR", "weft-data"),
                        help="WEFT_DATA_DIR: SQLite file location; ':memory:' keeps nothing")
+    serve.add_argument("--sqlite-synchronous", choices=["FULL", "NORMAL"],
+                       default=_env("SQLITE_SYNCHRONOUS", "FULL", str.upper),
+                       help="WEFT_SQLITE_SYNCHRONOUS: FULL (default) acknowledges once the WAL is "
+                            "fsynced (survives a power cut); NORMAL once written (survives a "
+                            "process crash, not a machine crash; no fsync stalls)")
     serve.add_argument("--auth-secret", default=_env("AUTH_SECRET", None),
                        help="WEFT_AUTH_SECRET: require HMAC tokens signed with this secret")
     serve.add_argument("--max-message-bytes", type=int,
@@ -136,7 +141,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
                   causal_wait_seconds=args.causal_wait_seconds,
                   hook_timeout_seconds=args.hook_timeout, webhook_url=args.webhook_url or None,
                   webhook_secret=args.webhook_secret or None, webhook_events=webhook_events,
-                  meta_default_policy=args.meta_policy, clock_offset_ms=args.clock_offset_ms)
+                  meta_default_policy=args.meta_policy, clock_offset_ms=args.clock_offset_ms,
+                  sqlite_synchronous=args.sqlite_synchronous)
 
 
 async def serve(config: Config) -> None:

@@ -39,6 +39,11 @@ class Config:
     # Group commit: writes queued while a transaction runs always share the next one; a delay
     # > 0 also waits this long before each transaction (more batching, more latency).
     commit_delay_seconds: float = 0.0
+    # SQLite's sync level: "FULL" (default) acknowledges a write once the WAL is fsynced, so it
+    # survives a power cut; "NORMAL" once it is in the WAL (survives a crash of the process,
+    # not of the machine) and avoids the disk's fsync tail (measured here: stalls of 100-300 ms
+    # about once per 500-1,000 commits with FULL, none over 9 ms with NORMAL).
+    sqlite_synchronous: str = "FULL"
     # Compact a document's log into a snapshot after this many records.
     compact_every: int = 500
     # History (server.history): compaction keeps at least the last this-many versions and every

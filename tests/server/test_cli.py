@@ -51,3 +51,15 @@ def test_weft_token_needs_the_secret(capsys, monkeypatch):
     monkeypatch.delenv("WEFT_AUTH_SECRET", raising=False)
     assert main(["token", "--doc", "x"]) == 2
     assert "auth-secret" in capsys.readouterr().err
+
+
+def test_the_sqlite_sync_level_is_a_flag_and_reaches_the_store(tmp_path):
+    from server.app import default_store
+    from server.metrics import Metrics
+
+    args = build_parser().parse_args(["serve", "--data-dir", str(tmp_path),
+                                      "--sqlite-synchronous", "NORMAL"])
+    config = config_from_args(args)
+    assert config.sqlite_synchronous == "NORMAL"
+    assert default_store(config, Metrics())._synchronous == "NORMAL"  # type: ignore[attr-defined]
+    assert config_from_args(build_parser().parse_args(["serve"])).sqlite_synchronous == "FULL"

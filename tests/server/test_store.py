@@ -69,9 +69,10 @@ async def test_delete_frees_the_name(store):
     assert await store.kind_of("d") == "crdt"
 
 
-async def test_sqlite_survives_reopen(tmp_path: Path):
+@pytest.mark.parametrize("synchronous", ["FULL", "NORMAL"])
+async def test_sqlite_survives_reopen(tmp_path: Path, synchronous: str):
     path = tmp_path / "w.db"
-    first = SQLiteStore(path)
+    first = SQLiteStore(path, synchronous=synchronous)
     await first.open()
     await first.append("notes/a", "crdt", 1, [b"\x00\x01binary\xff"])
     await first.close()
