@@ -366,20 +366,26 @@ class SQLiteStore:
         result: StoredDoc | None = await self._read(self._load, doc, "load")
         return result
 
-    def _load(self, doc: str) -> StoredDoc | None:
+    def _opened(self, doc: str) -> tuple[sqlite3.Connection, str] | None:
+        """The connection and ``doc``'s kind on the store thread (None: no such document)."""
         db = self._db
         if db is None:
             raise StorageError("store is closed")
         row = db.execute("SELECT kind FROM docs WHERE name = ?", (doc,)).fetchone()
-        if row is None:
+        return None if row is None else (db, row[0])
+
+    def _load(self, doc: str) -> StoredDoc | None:
+        opened = self._opened(doc)
+        if opened is None:
             return None
+        db, kind = opened
         snap = db.execute("SELECT seq, data FROM snapshots WHERE doc = ?", (doc,)).fetchone()
         snap_seq, snapshot = (snap[0], bytes(snap[1])) if snap else (0, None)
         rows = db.execute(
             "SELECT seq, data FROM log WHERE doc = ? AND seq > ? ORDER BY seq", (doc, snap_seq)
         ).fetchall()
         last = rows[-1][0] if rows else snap_seq
-        return StoredDoc(row[0], snapshot, tuple(bytes(r[1]) for r in rows), last + 1)
+        return StoredDoc(kind, snapshot, tuple(bytes(r[1]) for r in rows), last + 1)
 
     async def history(self, doc: str) -> StoredHistory | None:
         result: StoredHistory | None = await self._read(self._history, doc,
@@ -387,12 +393,10 @@ class SQLiteStore:
         return result
 
     def _history(self, doc: str) -> StoredHistory | None:
-        db = self._db
-        if db is None:
-            raise StorageError("store is closed")
-        row = db.execute("SELECT kind FROM docs WHERE name = ?", (doc,)).fetchone()
-        if row is None:
+        opened = self._opened(doc)
+        if opened is None:
             return None
+        db, kind = opened
         checkpoints = [Checkpoint(seq, ts, bytes(data)) for seq, ts, data in db.execute(
             "SELECT seq, ts, data FROM checkpoints WHERE doc = ? ORDER BY seq", (doc,))]
         snap = db.execute("SELECT seq, ts, data FROM snapshots WHERE doc = ?", (doc,)).fetchone()
@@ -401,7 +405,7 @@ class SQLiteStore:
         records = tuple(HistoryRecord(seq, ts, author or "", bytes(data)) for seq, ts, author, data
                         in db.execute("SELECT seq, ts, author, data FROM log WHERE doc = ? "
                                       "ORDER BY seq", (doc,)))
-        return StoredHistory(str(row[0]), tuple(checkpoints), records)
+        return StoredHistory(str(kind), tuple(checkpoints), records)
 
     async def meta_append(self, doc: str, record: bytes) -> None:
         """One autocommitted INSERT on the store thread (metadata writes are rare and small,

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from server.app import WeftServer
 from server.store.redis import RedisStore
 from tests.server.conftest import make_config
+from tests.server.conftest import npm as npm  # the npm-client fixture, shared
 
 REDIS_SERVER = shutil.which("redis-server")
 requires_redis = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")

@@ -31,20 +31,6 @@ StartNode = Callable[..., Awaitable[NodeClient]]
 
 
 @pytest.fixture
-async def npm() -> AsyncIterator[StartNode]:
-    """Start npm client scripts; every process is stopped at the end of the test."""
-    started: list[NodeClient] = []
-
-    async def start(script: str, *args: str) -> NodeClient:
-        client = await NodeClient.start(script, *args)
-        started.append(client)
-        return client
-
-    yield start
-    await asyncio.gather(*(client.close() for client in started))
-
-
-@pytest.fixture
 async def three(redis_server: RedisProcess) -> AsyncIterator[list[WeftServer]]:
     servers = [replica(redis_server, f"npm{i}") for i in range(3)]
     for server in servers:

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from engines.ot_engine import OTEngine, OTSubmit
 from server.app import WeftServer
-from server.client import OTConnection
+from server.client import OTConnection, OTDoc
 from server.lease import home_key
 from server.protocols import ot_replicas
 from server.protocols.ot_home import Homes
@@ -47,6 +47,15 @@ async def _stored_text(redis: RedisProcess, doc: str) -> str:
     assert stored is not None
     return OTEngine.load(stored.snapshot, stored.log).text
 
+
+
+async def _write_acked(doc: OTDoc, acked: list[str], count: int) -> None:
+    """Append ``count`` numbered pieces, one at a time, each recorded once acknowledged."""
+    for _ in range(count):
+        piece = f"<{len(acked)}>"
+        doc.insert(len(doc.text or ""), piece)
+        await doc.synced(timeout=30)
+        acked.append(piece)
 
 async def test_the_first_replica_to_open_a_document_is_its_home_and_others_forward(
     redis_server: RedisProcess,
@@ -129,11 +138,7 @@ async def test_killing_the_home_moves_the_lease_and_loses_no_acknowledged_op(
         acked: list[str] = []
 
         async def write(count: int) -> None:
-            for _ in range(count):
-                piece = f"<{len(acked)}>"
-                doc_b.insert(len(doc_b.text or ""), piece)
-                await doc_b.synced(timeout=30)
-                acked.append(piece)
+            await _write_acked(doc_b, acked, count)
 
         await write(5)
         # "Kill" a: its lease is neither renewed nor released, it serves no more requests,
@@ -178,11 +183,7 @@ async def test_kill_9_of_the_home_process_loses_no_acknowledged_op(
         acked: list[str] = []
 
         async def write(count: int) -> None:
-            for _ in range(count):
-                piece = f"<{len(acked)}>"
-                doc_b.insert(len(doc_b.text or ""), piece)
-                await doc_b.synced(timeout=30)
-                acked.append(piece)
+            await _write_acked(doc_b, acked, count)
 
         writing = asyncio.get_running_loop().create_task(write(40))
         await eventually(lambda: len(acked) >= 10, timeout=30)

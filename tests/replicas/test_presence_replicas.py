@@ -4,7 +4,7 @@ pub/sub, never written into a document's log; a dead replica's users expire."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 from redis.asyncio import Redis
@@ -21,19 +21,6 @@ from tests.server.raw import RawOT
 StartNode = Callable[..., Awaitable[NodeClient]]
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed")
 ANN = {"user": "ann", "cursor": 3}
-
-
-@pytest.fixture
-async def npm() -> AsyncIterator[StartNode]:
-    started: list[NodeClient] = []
-
-    async def start(script: str, *args: str) -> NodeClient:
-        client = await NodeClient.start(script, *args)
-        started.append(client)
-        return client
-
-    yield start
-    await asyncio.gather(*(client.close() for client in started))
 
 
 async def crdt(server: WeftServer, doc: str) -> CRDTClient:
