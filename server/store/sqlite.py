@@ -25,11 +25,9 @@ Why this shape:
   (a process crash still loses nothing acknowledged): this disk's fsync tail stalled single
   commits for 100-300 ms about once per 500-1,000 commits, and OT acknowledgements with them.
 
-Tables: ``docs`` (name → kind), ``log`` (append-only engine records, keyed by (doc, seq), with
-the append time and author for history), ``snapshots`` (one compacted state per document with
-the last seq it covers) and ``checkpoints`` (older snapshots kept for history within the
-:class:`~server.store.history.HistoryBudget`).  Files written before history existed gain the
-``ts``/``author`` columns on open (NULL/empty for their old records).
+Modules: this one is the store as the event loop sees it (the write queue, the group-commit
+loop and the reads); :mod:`server.store.sqlite_batch` is what the store thread does with one
+batch, and :mod:`server.store.sqlite_schema` the file's tables and how it is opened.
 """
 
 from __future__ import annotations
@@ -38,71 +36,20 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from server.errors import StorageError
 from server.metrics import Metrics
 from server.store.base import StoredDoc, StoredMeta
-from server.store.history import (
-    Checkpoint,
-    HistoryBudget,
-    HistoryRecord,
-    StoredHistory,
-    redundant,
-    trim_point,
-)
+from server.store.history import Checkpoint, HistoryBudget, HistoryRecord, StoredHistory
+from server.store.sqlite_batch import BatchWriter, Write, in_transaction
+from server.store.sqlite_schema import connect
 
 log = logging.getLogger("weft.store")
-T = TypeVar("T")
-
-INSERT_RECORD = "INSERT INTO log (doc, seq, data, ts, author) VALUES (?, ?, ?, ?, ?)"
-# Multi-row inserts of 128, 64, … 1 rows (5 parameters a row stays under SQLite's oldest
-# limit of 999): a batch of N records takes at most N/128 + 8 statements.
-INSERT_SIZES = tuple(2**i for i in range(7, -1, -1))
-INSERT_ROWS = {n: "INSERT INTO log (doc, seq, data, ts, author) VALUES "
-               + ", ".join(["(?, ?, ?, ?, ?)"] * n) for n in INSERT_SIZES}
-# Documents whose kind the store thread remembers; past this the memo is simply dropped.
-KIND_CACHE_SIZE = 100_000
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS docs (
-    name TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS log (
-    doc TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (doc, seq)
-);
-CREATE TABLE IF NOT EXISTS snapshots (
-    doc TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL,
-    data BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (
-    doc TEXT NOT NULL,
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    data BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS meta_doc ON meta (doc, seq);
-CREATE TABLE IF NOT EXISTS checkpoints (
-    doc TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    ts REAL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (doc, seq)
-);
-"""
-
-# Columns added after the first release; added to older files when they are opened.
-MIGRATIONS = (("log", "ts", "REAL"), ("log", "author", "TEXT NOT NULL DEFAULT ''"),
-              ("snapshots", "ts", "REAL"))
 
 
 @dataclass(slots=True)
@@ -141,9 +88,8 @@ class SQLiteStore:
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
-        # Kind of each document this process wrote, as committed (used only on the store
-        # thread).  One process owns a data dir, so the file cannot change behind it.
-        self._kinds: dict[str, str] = {}
+        # Runs on the store thread; remembers the kind of each document it committed.
+        self._batches = BatchWriter()
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -154,16 +100,7 @@ class SQLiteStore:
         self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="weft-store")
 
     def _connect(self) -> None:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={self._synchronous}")
-        db.execute("PRAGMA busy_timeout=5000")
-        db.executescript(SCHEMA)
-        for table, column, decl in MIGRATIONS:
-            columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-            if column not in columns:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
-        self._db = db
+        self._db = connect(self.path, self._synchronous)
 
     async def close(self) -> None:
         """Flush queued writes, then close the file.  Safe to call twice."""
@@ -252,100 +189,13 @@ class SQLiteStore:
             else:
                 write.future.set_exception(StorageError(f"{write.op} {write.doc!r}: {error}"))
 
-    def _write_batch(self, batch: list[tuple[str, str, tuple[Any, ...]]]) -> list[str | None]:
-        """Runs on the store thread: the whole batch in one transaction (one WAL sync).
-
-        Fast path: the appends of the batch go in as few ``executemany`` calls as the order of
-        writes allows and a document's kind is checked against :attr:`_kinds`, so N appended
-        records cost N row inserts and no other statement.  (Every statement is a round trip
-        through the GIL, which the event loop needs: statements, not bytes, are the cost.)
-        If any write fails, the transaction is rolled back and the batch replayed write by
-        write, each in its own savepoint, so the bad write fails alone.
-        """
+    def _write_batch(self, batch: list[Write]) -> list[str | None]:
+        """Runs on the store thread: the whole batch in one transaction (one WAL sync); see
+        :meth:`~server.store.sqlite_batch.BatchWriter.write`."""
         db = self._db
         if db is None:
             raise StorageError("store is closed")
-        try:
-            claims = _in_transaction(db, lambda: self._write_fast(db, batch))
-        except (sqlite3.Error, StorageError):
-            self._kinds.clear()
-            errors: list[str | None] = []
-            _in_transaction(db, lambda: self._write_one_by_one(db, batch, errors))
-            return errors
-        if len(self._kinds) > KIND_CACHE_SIZE:
-            self._kinds.clear()
-        for doc, kind in claims.items():
-            if kind is None:
-                self._kinds.pop(doc, None)
-            else:
-                self._kinds[doc] = kind
-        return [None] * len(batch)
-
-    def _write_fast(self, db: sqlite3.Connection,
-                    batch: list[tuple[str, str, tuple[Any, ...]]]) -> dict[str, str | None]:
-        """Apply ``batch``; returns the kinds it claimed (None: document deleted)."""
-        claims: dict[str, str | None] = {}
-        rows: list[tuple[Any, ...]] = []
-        for op, doc, args in batch:
-            if op == "append":
-                kind, first_seq, records, author, now = args
-                self._check_kind(db, doc, kind, claims)
-                rows.extend((doc, first_seq + i, record, now, author)
-                            for i, record in enumerate(records))
-                continue
-            if rows:  # writes of one document apply in call order: appends before a compact
-                _insert_records(db, rows)
-                rows = []
-            if op == "compact":
-                kind, snapshot, upto_seq, budget, now = args
-                self._check_kind(db, doc, kind, claims)
-                _compact(db, doc, snapshot, upto_seq, budget, now)
-            elif op == "delete":
-                _delete(db, doc)
-                claims[doc] = None
-        if rows:
-            _insert_records(db, rows)
-        return claims
-
-    def _check_kind(self, db: sqlite3.Connection, doc: str, kind: str,
-                    claims: dict[str, str | None]) -> None:
-        known = claims[doc] if doc in claims else self._kinds.get(doc)
-        if known is None:
-            _claim(db, doc, kind)
-            claims[doc] = kind
-        elif known != kind:
-            raise StorageError(f"document {doc!r} is a {known} document, not {kind}")
-
-    def _write_one_by_one(self, db: sqlite3.Connection,
-                          batch: list[tuple[str, str, tuple[Any, ...]]],
-                          errors: list[str | None]) -> None:
-        """The slow path: one savepoint per write, kinds read from the file."""
-        for op, doc, args in batch:
-            db.execute("SAVEPOINT w")
-            try:
-                self._apply_write(db, op, doc, args)
-            except (sqlite3.Error, StorageError) as exc:
-                db.execute("ROLLBACK TO w")
-                errors.append(str(exc))
-            else:
-                errors.append(None)
-            db.execute("RELEASE w")
-
-    @staticmethod
-    def _apply_write(db: sqlite3.Connection, op: str, doc: str, args: tuple[Any, ...]) -> None:
-        if op == "append":
-            kind, first_seq, records, author, now = args
-            _claim(db, doc, kind)
-            db.executemany(
-                INSERT_RECORD,
-                [(doc, first_seq + i, record, now, author) for i, record in enumerate(records)],
-            )
-        elif op == "compact":
-            kind, snapshot, upto_seq, budget, now = args
-            _claim(db, doc, kind)
-            _compact(db, doc, snapshot, upto_seq, budget, now)
-        elif op == "delete":
-            _delete(db, doc)
+        return self._batches.write(db, batch)
 
     # ---- reads -----------------------------------------------------------------------------
 
@@ -447,7 +297,7 @@ class SQLiteStore:
                                [(doc, int(i)) for i in ids])
                 db.execute("INSERT INTO meta (doc, data) VALUES (?, ?)", (doc, snapshot))
 
-            _in_transaction(db, body)
+            in_transaction(db, body)
 
         try:
             await self._run(replace)
@@ -462,69 +312,3 @@ class SQLiteStore:
             else None
         )
         return None if row is None else str(row[0])
-
-
-def _in_transaction(db: sqlite3.Connection, body: Callable[[], T]) -> T:
-    """Run ``body`` inside ``BEGIN IMMEDIATE`` … ``COMMIT``; roll back if anything raises."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        result = body()
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
-    return result
-
-
-def _insert_records(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Insert log rows in as few statements as possible.
-
-    Each statement costs the store thread a GIL round trip (``sqlite3_step`` releases it), and
-    while the event loop is busy getting it back can take a whole switch interval (5 ms): with
-    one statement per row, a big batch took seconds under load.  So rows go in chunks.
-    """
-    i, n = 0, len(rows)
-    for size in INSERT_SIZES:
-        while n - i >= size:
-            db.execute(INSERT_ROWS[size], [value for row in rows[i:i + size] for value in row])
-            i += size
-
-
-def _delete(db: sqlite3.Connection, doc: str) -> None:
-    for table, column in (("log", "doc"), ("snapshots", "doc"), ("checkpoints", "doc"),
-                          ("meta", "doc"), ("docs", "name")):
-        db.execute(f"DELETE FROM {table} WHERE {column} = ?", (doc,))
-
-
-def _compact(db: sqlite3.Connection, doc: str, snapshot: bytes, upto_seq: int,
-             budget: HistoryBudget, now: float) -> None:
-    """Replace the snapshot; keep the old one as a checkpoint and drop only the records (and
-    checkpoints) the history budget no longer covers."""
-    if budget.enabled:
-        db.execute("INSERT OR REPLACE INTO checkpoints (doc, seq, ts, data) "
-                   "SELECT doc, seq, ts, data FROM snapshots WHERE doc = ?", (doc,))
-    db.execute("DELETE FROM checkpoints WHERE doc = ? AND seq = ?", (doc, upto_seq))
-    db.execute("INSERT OR REPLACE INTO snapshots (doc, seq, data, ts) VALUES (?, ?, ?, ?)",
-               (doc, upto_seq, snapshot, now))
-    kept = [seq for (seq,) in db.execute("SELECT seq FROM checkpoints WHERE doc = ?", (doc,))]
-    records = db.execute("SELECT seq, ts FROM log WHERE doc = ? ORDER BY seq", (doc,)).fetchall()
-    pairs = [(seq, ts) for seq, ts in records]
-    cut = trim_point(budget, [*kept, upto_seq], pairs, now)
-    if cut is not None:
-        db.execute("DELETE FROM log WHERE doc = ? AND seq <= ?", (doc, cut))
-        db.execute("DELETE FROM checkpoints WHERE doc = ? AND seq < ?", (doc, cut))
-        kept = [seq for seq in kept if seq >= cut]
-    db.executemany("DELETE FROM checkpoints WHERE doc = ? AND seq = ?",
-                   [(doc, seq) for seq in redundant([*kept, upto_seq], pairs)])
-
-
-def _claim(db: sqlite3.Connection, doc: str, kind: str) -> None:
-    """Record the document's engine on first write; refuse a write by the other engine."""
-    db.execute(
-        "INSERT INTO docs (name, kind, created) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING",
-        (doc, kind, time.time()),
-    )
-    stored = db.execute("SELECT kind FROM docs WHERE name = ?", (doc,)).fetchone()[0]
-    if stored != kind:
-        raise StorageError(f"document {doc!r} is a {stored} document, not {kind}")
