@@ -25,7 +25,7 @@ import orjson
 
 from benchmarks import engine_suite, plots, provenance, report, traces
 from benchmarks.live import suite
-from benchmarks.live.targets import Target, peer_targets, weft_targets
+from benchmarks.live.targets import Target, floor_target, peer_targets, weft_targets
 from benchmarks.peers.install import DEFAULT_SCRATCH
 from benchmarks.topology import output as topology_output
 from benchmarks.topology import suite as topology_suite
@@ -71,7 +71,7 @@ def choose_scenarios(args: argparse.Namespace) -> frozenset[str]:
 
 
 def choose_targets(args: argparse.Namespace) -> list[Target]:
-    every = weft_targets() + peer_targets(args.scratch)
+    every = [*weft_targets(), floor_target(), *peer_targets(args.scratch)]
     if args.targets:
         wanted = [t.strip() for t in args.targets.split(",") if t.strip()]
         known = {t.name: t for t in every}

@@ -150,6 +150,7 @@ def run(targets: list[Target], profile: Profile, log_dir: Path,
     for target in targets:
         res = run_target(target, profile, log_dir, progress, replicas, scenarios)
         res.update(engine=target.engine, protocol=target.protocol, family=target.family,
+                   durability=target.durability,
                    setup=target.describe(replicas if target.family == "weft" else 1))
         results["targets"][target.name] = res
     return results

@@ -83,9 +83,10 @@ class Target:
     name: str  # "weft-crdt", "weft-ot", "y-websocket", "hocuspocus", "sharedb", ...
     engine: str  # "crdt" or "ot"
     protocol: str  # "yws", "hocuspocus" or "sharedb"
-    family: str  # "weft" or "peer"
+    family: str  # "weft", "peer" or "floor" (the reference relay, never a "best peer")
     start: Callable[[Path, int], Running]  # (log dir, replicas) -> Running
     setup: str = ""  # how it runs (one process), for the report
+    durability: str = ""  # what an acknowledged or relayed edit survives, for the report
 
     def describe(self, replicas: int) -> str:
         """How it runs with ``replicas`` servers: Weft replicas store in Redis, not SQLite."""
@@ -126,9 +127,11 @@ def _spawn(name: str, cmd: list[str], port: int, log_dir: Path,
 
 
 # -- Weft --------------------------------------------------------------------------------------
-def _weft_cmd(port: int, data_dir: Path, redis_url: str | None = None) -> list[str]:
+def _weft_cmd(port: int, data_dir: Path, redis_url: str | None = None,
+              extra: tuple[str, ...] = ()) -> list[str]:
     cmd = [sys.executable, "-m", "server", "serve", "--host", HOST, "--port", str(port),
-           "--data-dir", str(data_dir), "--max-ops-per-second", "0", "--log-level", "warning"]
+           "--data-dir", str(data_dir), "--max-ops-per-second", "0", "--log-level", "warning",
+           *extra]
     if redis_url:
         cmd += ["--redis", redis_url]
     return cmd
@@ -143,8 +146,12 @@ def _weft_supports_redis() -> bool:
     return "--redis" in out
 
 
-def start_weft(engine: str, log_dir: Path, replicas: int = 1) -> Running:
-    """``weft serve`` with the embedded SQLite store in a temporary data dir, rate limit off."""
+def start_weft(engine: str, log_dir: Path, replicas: int = 1, extra: tuple[str, ...] = (),
+               name: str = "") -> Running:
+    """``weft serve`` with the embedded SQLite store in a temporary data dir, rate limit off.
+
+    ``extra`` is appended to every replica's command line (e.g. ``--sqlite-synchronous``)."""
+    name = name or f"weft-{engine}"
     tmp = Path(tempfile.mkdtemp(prefix="weft-bench-"))
     protocol, prefix = ("yws", "/crdt/") if engine == "crdt" else ("sharedb", "/ot")
     procs: list[subprocess.Popen[bytes]] = []
@@ -163,15 +170,15 @@ def start_weft(engine: str, log_dir: Path, replicas: int = 1) -> Running:
         endpoints = []
         for i in range(replicas):
             port = free_port()
-            proc, log = _spawn(f"weft-{engine}-{i}", _weft_cmd(port, tmp / f"r{i}", redis_url),
+            proc, log = _spawn(f"{name}-{i}", _weft_cmd(port, tmp / f"r{i}", redis_url, extra),
                                port, log_dir)
             procs.append(proc)
             logs.append(log)
             endpoints.append(Endpoint(HOST, port, protocol, prefix))
     except BaseException:
-        Running(f"weft-{engine}", procs, (), logs, cleanups).stop()
+        Running(name, procs, (), logs, cleanups).stop()
         raise
-    return Running(f"weft-{engine}", procs, tuple(endpoints), logs, cleanups, helper_pids)
+    return Running(name, procs, tuple(endpoints), logs, cleanups, helper_pids)
 
 
 def _end(proc: subprocess.Popen[bytes]) -> None:
@@ -223,10 +230,20 @@ def start_pycrdt(scratch: Path) -> Callable[[Path, int], Running]:
     return start
 
 
-def _weft_starter(engine: str) -> Callable[[Path, int], Running]:
+def _weft_starter(engine: str, name: str = "", extra: tuple[str, ...] = ()) -> Callable[
+        [Path, int], Running]:
     def start(log_dir: Path, replicas: int = 1) -> Running:
-        return start_weft(engine, log_dir, replicas)
+        return start_weft(engine, log_dir, replicas, extra, name)
     return start
+
+
+def start_floor(log_dir: Path, replicas: int = 1) -> Running:
+    """The reference relay (benchmarks/peers/floor_relay.py) in Weft's own Python."""
+    _single(replicas, "floor")
+    port = free_port()
+    proc, log = _spawn("floor", [sys.executable, str(PEERS_DIR / "floor_relay.py"), HOST,
+                                 str(port)], port, log_dir)
+    return Running("floor", [proc], (Endpoint(HOST, port, "yws", "/"),), [log])
 
 
 WEFT_SETUP = ("`weft serve` (uvloop), SQLite store in a fresh temporary data dir, "
@@ -241,13 +258,35 @@ def weft_replica_setup(replicas: int) -> str:
             "server with the SQLite store")
 
 
+MEMORY_ONLY = "memory only: a restart loses every document"
+
+
 def weft_targets() -> list[Target]:
     return [
         Target("weft-crdt", "crdt", "yws", "weft", _weft_starter("crdt"), WEFT_SETUP + "; "
-               "`/crdt/<doc>`, y-websocket protocol"),
+               "`/crdt/<doc>`, y-websocket protocol",
+               "SQLite WAL fsynced per group commit (synchronous=FULL); updates are relayed "
+               "before they are durable (a CRDT peer resends what a crash lost)"),
         Target("weft-ot", "ot", "sharedb", "weft", _weft_starter("ot"), WEFT_SETUP + "; "
-               "`/ot`, ShareDB protocol, text-unicode"),
+               "`/ot`, ShareDB protocol, text-unicode",
+               "every op fsynced (SQLite WAL, synchronous=FULL) before it is acknowledged or "
+               "broadcast: survives a power cut"),
+        Target("weft-ot-normal", "ot", "sharedb", "weft",
+               _weft_starter("ot", "weft-ot-normal", ("--sqlite-synchronous", "NORMAL")),
+               WEFT_SETUP + ", `--sqlite-synchronous NORMAL`; `/ot`, ShareDB protocol, "
+               "text-unicode",
+               "every op written to the SQLite WAL before it is acknowledged or broadcast, no "
+               "fsync (synchronous=NORMAL): survives a crash of the server process, not of the "
+               "machine"),
     ]
+
+
+def floor_target() -> Target:
+    return Target("floor", "crdt", "yws", "floor", start_floor,
+                  "reference relay, not a product: forwards each y-websocket update frame as "
+                  "received to the room's other sockets (websockets `broadcast`, uvloop), "
+                  "answers sync step 1 from an in-memory list of updates "
+                  "(benchmarks/peers/floor_relay.py)", MEMORY_ONLY + "; no document model")
 
 
 def peer_targets(scratch: Path = install.DEFAULT_SCRATCH) -> list[Target]:
@@ -255,16 +294,18 @@ def peer_targets(scratch: Path = install.DEFAULT_SCRATCH) -> list[Target]:
         Target("y-websocket", "crdt", "yws", "peer",
                start_node_peer("ywebsocket_server.cjs", "y-websocket", "yws", scratch),
                "@y/websocket-server `setupWSConnection` on ws, one Y.Doc per path, no "
-               "persistence (benchmarks/peers/ywebsocket_server.cjs)"),
+               "persistence (benchmarks/peers/ywebsocket_server.cjs)", MEMORY_ONLY),
         Target("hocuspocus", "crdt", "hocuspocus", "peer",
                start_node_peer("hocuspocus_server.cjs", "hocuspocus", "hocuspocus", scratch),
                "@hocuspocus/server defaults, no extensions (benchmarks/peers/"
-               "hocuspocus_server.cjs)"),
+               "hocuspocus_server.cjs)", MEMORY_ONLY),
         Target("sharedb", "ot", "sharedb", "peer",
                start_node_peer("sharedb_server.cjs", "sharedb", "sharedb", scratch),
                "sharedb in-memory db and pub/sub, ot-text-unicode, "
-               "@teamwork/websocket-json-stream (benchmarks/peers/sharedb_server.cjs)"),
+               "@teamwork/websocket-json-stream (benchmarks/peers/sharedb_server.cjs)",
+               MEMORY_ONLY),
         Target("pycrdt-websocket", "crdt", "yws", "peer", start_pycrdt(scratch),
                "WebsocketServer behind websockets 17 (asyncio), own venv; room creation "
-               "serialized to work around a join race (benchmarks/peers/pycrdt_server.py)"),
+               "serialized to work around a join race (benchmarks/peers/pycrdt_server.py)",
+               MEMORY_ONLY),
     ]

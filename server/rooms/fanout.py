@@ -9,6 +9,12 @@ it hands each connection all of them in one ``writelines`` (one syscall).  Under
 tick holds one frame and nothing changes (no added delay); under heavy load a tick holds many
 and the cost per change falls as the load rises.
 
+Every frame is encoded as a WebSocket message once, not once per connection: with no
+extension negotiated (the server turns compression off) the bytes are the same for every
+connection, so each copy costs one ``transport.write`` and no Python framing.  A connection
+that did negotiate an extension, or is sending a fragmented message, goes through websockets'
+own ``broadcast()`` instead.
+
 Coalescing delays a frame (never a tick's first) by at most one loop iteration, and may
 reorder it after a frame the protocol sends *directly* to one connection meanwhile.  Rooms use
 an outbox only where that is harmless — CRDT: Yjs updates commute and awareness states carry
@@ -23,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import broadcast
+from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 from server.metrics import Metrics
@@ -50,40 +57,58 @@ def open_targets(peers: Iterable[Peer], exclude: Peer | None,
     return targets, slow
 
 
+def encode(data: bytes, text: bool) -> bytes:
+    """One unmasked, unfragmented WebSocket message with no extension: what a server sends."""
+    return Frame(Opcode.TEXT if text else Opcode.BINARY, data).serialize(mask=False)
+
+
+def _plain(ws: Connection) -> bool:
+    """Whether pre-encoded bytes may be written to ``ws`` as they are."""
+    return not ws.protocol.extensions and ws.send_in_progress is None
+
+
+def _write(ws: Connection, chunks: list[bytes]) -> None:
+    """Write already encoded messages; a broken connection must not stop the others."""
+    try:
+        if len(chunks) == 1:
+            ws.transport.write(chunks[0])
+        else:
+            ws.transport.writelines(chunks)
+    except Exception as exc:  # as broadcast(): log, skip, go on
+        ws.logger.warning("skipped broadcast: failed to write message: %s", exc)
+
+
 def send_now(peers: Iterable[Peer], frame: bytes | str, exclude: Peer | None, text: bool | None,
              limit: int, metrics: Metrics) -> tuple[int, list[Peer]]:
     """Write ``frame`` to every open peer but ``exclude`` at once: (copies sent, slow peers)."""
     targets, slow = open_targets(peers, exclude, limit)
     if targets:
-        broadcast([ws for _, ws in targets], frame, text=text)
-        metrics.sent(len(frame), len(targets))
+        if isinstance(frame, str):
+            data, is_text = frame.encode(), text is not False
+        else:
+            data, is_text = bytes(frame), text is True
+        encoded = [encode(data, is_text)]
+        for _, ws in targets:
+            if _plain(ws):
+                _write(ws, encoded)
+            else:
+                broadcast([ws], data, text=is_text)
+        metrics.sent(len(data), len(targets))
     return len(targets), slow
 
 
-def write_frames(ws: Connection, frames: list[tuple[bytes, bool]]) -> None:
-    """Frame ``frames`` as WebSocket messages and write them with one ``writelines``.
+def write_frames(ws: Connection, frames: list[tuple[bytes, bool]],
+                 encoded: list[bytes]) -> None:
+    """Write several messages to ``ws`` with one ``writelines`` (one system call).
 
-    This is websockets' own ``broadcast()`` path (protocol ``send_*`` then write what
-    ``data_to_send`` returns) with the writes of several messages joined into one.
+    ``encoded[i]`` is ``frames[i]`` already encoded by :func:`encode`; a connection that cannot
+    take pre-encoded bytes gets the frames through websockets instead.
     """
-    if ws.send_in_progress is not None:  # a fragmented message is going out: do not interleave
+    if _plain(ws):
+        _write(ws, encoded)
+    else:
         for data, text in frames:
             broadcast([ws], data, text=text)
-        return
-    protocol = ws.protocol
-    for data, text in frames:
-        if text:
-            protocol.send_text(data)
-        else:
-            protocol.send_binary(data)
-    chunks = protocol.data_to_send()
-    if all(chunks):
-        ws.transport.writelines(chunks)
-    else:  # an empty chunk asks for a half-close: let websockets handle it
-        for chunk in chunks:
-            if chunk:
-                ws.transport.write(chunk)
-        ws.send_data()
 
 
 class Outbox:
@@ -129,17 +154,16 @@ class Outbox:
             _, slow = send_now(self._peers, data, exclude, text, self._limit, self._metrics)
         else:
             targets, slow = open_targets(self._peers, None, self._limit)
+            encoded = [encode(data, text) for data, _, text in frames]
             copies = nbytes = 0
             for peer, ws in targets:
-                mine = [(data, text) for data, exclude, text in frames if exclude is not peer]
+                mine = [i for i, (_, exclude, _) in enumerate(frames) if exclude is not peer]
                 if not mine:
                     continue
-                try:
-                    write_frames(ws, mine)
-                except Exception:  # as broadcast(): one broken connection must not stop the rest
-                    continue
+                write_frames(ws, [(frames[i][0], frames[i][2]) for i in mine],
+                             [encoded[i] for i in mine])
                 copies += len(mine)
-                nbytes += sum(len(data) for data, _ in mine)
+                nbytes += sum(len(frames[i][0]) for i in mine)
             self._metrics.messages_out += copies
             self._metrics.bytes_out += nbytes
         for peer in slow:

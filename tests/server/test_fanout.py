@@ -9,7 +9,7 @@ from pycrdt import Doc, Text
 from websockets.asyncio.client import connect
 
 from crdt.sync import FrameKind, read_frame, sync_step1_frame, update_frame
-from server.rooms.fanout import write_frames
+from server.rooms.fanout import encode, write_frames
 
 
 def typed_updates(count: int) -> list[bytes]:
@@ -79,7 +79,8 @@ async def test_frames_for_one_peer_go_out_in_one_write(server):
     real, fake = conn.transport, _Transport()
     conn.transport = fake
     try:
-        write_frames(conn, [(b"a", False), (b"bb", False), (b"ccc", True)])
+        frames = [(b"a", False), (b"bb", False), (b"ccc", True)]
+        write_frames(conn, frames, [encode(data, text) for data, text in frames])
     finally:
         conn.transport = real
     assert len(fake.calls) == 1
