@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from benchmarks.headline import section as headline_section
 from benchmarks.provenance import stamp
 from benchmarks.topology.output import section as topology_section
 
@@ -173,6 +174,9 @@ def render(results: dict[str, Any], figures: dict[str, str]) -> str:
         lines += [f"- **{f['suite']}**: {f['what']}" for f in failures]
     else:
         lines.append("- Every live run converged and every trace replay matched its endContent.")
+    headline = headline_section(live, engine)
+    if headline:
+        lines += ["", "## Headline", "", *headline]
     if live.get("targets"):
         profile = live.get("profile", {})
         lines += ["", "## Live: servers under test", "",

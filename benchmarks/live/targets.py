@@ -258,26 +258,24 @@ def weft_replica_setup(replicas: int) -> str:
             "server with the SQLite store")
 
 
-MEMORY_ONLY = "memory only: a restart loses every document"
+MEMORY_ONLY = "nothing: memory only, a restart loses every document"
 
 
 def weft_targets() -> list[Target]:
     return [
         Target("weft-crdt", "crdt", "yws", "weft", _weft_starter("crdt"), WEFT_SETUP + "; "
                "`/crdt/<doc>`, y-websocket protocol",
-               "SQLite WAL fsynced per group commit (synchronous=FULL); updates are relayed "
-               "before they are durable (a CRDT peer resends what a crash lost)"),
+               "a power cut once fsynced (SQLite, group commit); relayed before that (Yjs "
+               "clients resend what a crash lost)"),
         Target("weft-ot", "ot", "sharedb", "weft", _weft_starter("ot"), WEFT_SETUP + "; "
                "`/ot`, ShareDB protocol, text-unicode",
-               "every op fsynced (SQLite WAL, synchronous=FULL) before it is acknowledged or "
-               "broadcast: survives a power cut"),
+               "a power cut: fsynced (SQLite) before it is acknowledged or broadcast"),
         Target("weft-ot-normal", "ot", "sharedb", "weft",
                _weft_starter("ot", "weft-ot-normal", ("--sqlite-synchronous", "NORMAL")),
                WEFT_SETUP + ", `--sqlite-synchronous NORMAL`; `/ot`, ShareDB protocol, "
                "text-unicode",
-               "every op written to the SQLite WAL before it is acknowledged or broadcast, no "
-               "fsync (synchronous=NORMAL): survives a crash of the server process, not of the "
-               "machine"),
+               "a server crash, not a power cut: written (SQLite, no fsync) before it is "
+               "acknowledged or broadcast"),
     ]
 
 
@@ -286,7 +284,7 @@ def floor_target() -> Target:
                   "reference relay, not a product: forwards each y-websocket update frame as "
                   "received to the room's other sockets (websockets `broadcast`, uvloop), "
                   "answers sync step 1 from an in-memory list of updates "
-                  "(benchmarks/peers/floor_relay.py)", MEMORY_ONLY + "; no document model")
+                  "(benchmarks/peers/floor_relay.py)", "nothing: memory only")
 
 
 def peer_targets(scratch: Path = install.DEFAULT_SCRATCH) -> list[Target]:

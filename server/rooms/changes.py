@@ -35,6 +35,10 @@ log = logging.getLogger("weft.room")
 # ``append`` that queues at once and returns the commit's future (SQLiteStore.append_nowait).
 QueuedAppend = Callable[[str, str, int, tuple[bytes, ...], str], "asyncio.Future[None]"]
 
+# Relay tasks in flight: the event loop keeps only a weak reference to a task, so one nobody
+# else holds could be garbage-collected mid-run.  One set for every room (no per-room cost).
+_RELAYING: set[asyncio.Task[None]] = set()
+
 
 class RoomChanges:
     """A document's engine and the path of its changes to the store, listeners and relay."""
@@ -192,7 +196,10 @@ class RoomChanges:
             self._unrelayed.extend(records)
             return
         self._unrelayed = list(records)
-        asyncio.get_running_loop().create_task(self._relay_unrelayed(), name=f"relay {self.name}")
+        task = asyncio.get_running_loop().create_task(self._relay_unrelayed(),
+                                                      name=f"relay {self.name}")
+        _RELAYING.add(task)
+        task.add_done_callback(_RELAYING.discard)
 
     async def _relay_unrelayed(self) -> None:
         records, self._unrelayed = tuple(self._unrelayed), []

@@ -184,7 +184,13 @@ class RedisStore:
 
     def append_nowait(self, doc: str, kind: str, first_seq: int, records: Sequence[bytes],
                       author: str = "") -> asyncio.Future[None]:
-        """:meth:`append` without a coroutine: queue now (in order), return the future."""
+        """:meth:`append` without a coroutine: queue now (in order), return the future.
+
+        Refused once :meth:`close` has begun, as :class:`~server.store.sqlite.SQLiteStore`
+        refuses it: the client would otherwise reconnect and write after the store closed.
+        """
+        if self._closed:
+            raise StorageError("store is closed; the write was not accepted")
         if not records:
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             done.set_result(None)

@@ -46,7 +46,7 @@ from server.errors import StorageError
 from server.metrics import Metrics
 from server.store.base import StoredDoc, StoredMeta
 from server.store.history import Checkpoint, HistoryBudget, HistoryRecord, StoredHistory
-from server.store.sqlite_batch import BatchWriter, Write, in_transaction
+from server.store.sqlite_batch import BatchWriter, Write
 from server.store.sqlite_schema import connect
 
 log = logging.getLogger("weft.store")
@@ -56,7 +56,7 @@ log = logging.getLogger("weft.store")
 class _Write:
     """One queued write and the future its caller awaits."""
 
-    op: str  # "append" | "compact" | "delete" | "barrier"
+    op: str  # "append" | "compact" | "delete" | "meta_append" | "meta_compact"
     doc: str
     args: tuple[Any, ...]
     future: asyncio.Future[None] = field(repr=False)
@@ -258,17 +258,9 @@ class SQLiteStore:
         return StoredHistory(str(kind), tuple(checkpoints), records)
 
     async def meta_append(self, doc: str, record: bytes) -> None:
-        """One autocommitted INSERT on the store thread (metadata writes are rare and small,
-        so they skip the group-commit queue; the one thread still orders them with it)."""
-        def insert() -> None:
-            if self._db is None:
-                raise StorageError("store is closed")
-            self._db.execute("INSERT INTO meta (doc, data) VALUES (?, ?)", (doc, record))
-
-        try:
-            await self._run(insert)
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot store metadata of {doc!r}: {exc}") from exc
+        """Queued like every other write of ``doc``, so it takes effect in call order (a
+        ``delete`` queued earlier must not run after it and remove the new record)."""
+        await self._enqueue("meta_append", doc, record)
 
     async def meta_load(self, doc: str) -> StoredMeta:
         await self._settle(doc)  # a delete still queued must not be overtaken
@@ -287,28 +279,13 @@ class SQLiteStore:
         return stored
 
     async def meta_compact(self, doc: str, snapshot: bytes, ids: Sequence[str]) -> None:
-        def replace() -> None:
-            db = self._db
-            if db is None:
-                raise StorageError("store is closed")
-
-            def body() -> None:
-                db.executemany("DELETE FROM meta WHERE doc = ? AND seq = ?",
-                               [(doc, int(i)) for i in ids])
-                db.execute("INSERT INTO meta (doc, data) VALUES (?, ?)", (doc, snapshot))
-
-            in_transaction(db, body)
-
-        try:
-            await self._run(replace)
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot compact metadata of {doc!r}: {exc}") from exc
+        """Queued like :meth:`meta_append`; ``ids`` and ``snapshot`` swap atomically."""
+        await self._enqueue("meta_compact", doc, snapshot, tuple(int(i) for i in ids))
 
     async def kind_of(self, doc: str) -> str | None:
-        await self._settle(doc)
-        row = await self._run(
-            lambda: self._db.execute("SELECT kind FROM docs WHERE name = ?", (doc,)).fetchone()
-            if self._db
-            else None
-        )
-        return None if row is None else str(row[0])
+        result: str | None = await self._read(self._kind_of, doc, "read the kind of")
+        return result
+
+    def _kind_of(self, doc: str) -> str | None:
+        opened = self._opened(doc)
+        return None if opened is None else str(opened[1])

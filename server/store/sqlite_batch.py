@@ -20,7 +20,7 @@ from server.store.history import HistoryBudget, redundant, trim_point
 T = TypeVar("T")
 
 #: One write as the store thread sees it: (op, doc, args); op is "append" | "compact" |
-#: "delete" | "barrier".
+#: "delete" | "meta_append" | "meta_compact".
 Write = tuple[str, str, tuple[Any, ...]]
 
 INSERT_RECORD = "INSERT INTO log (doc, seq, data, ts, author) VALUES (?, ?, ?, ?, ?)"
@@ -89,6 +89,8 @@ class BatchWriter:
             elif op == "delete":
                 _delete(db, doc)
                 claims[doc] = None
+            else:
+                _write_meta(db, op, doc, args)
         if rows:
             _insert_records(db, rows)
         return claims
@@ -131,6 +133,8 @@ class BatchWriter:
             _compact(db, doc, snapshot, upto_seq, budget, now)
         elif op == "delete":
             _delete(db, doc)
+        else:
+            _write_meta(db, op, doc, args)
 
 
 def in_transaction(db: sqlite3.Connection, body: Callable[[], T]) -> T:
@@ -164,6 +168,19 @@ def _delete(db: sqlite3.Connection, doc: str) -> None:
     for table, column in (("log", "doc"), ("snapshots", "doc"), ("checkpoints", "doc"),
                           ("meta", "doc"), ("docs", "name")):
         db.execute(f"DELETE FROM {table} WHERE {column} = ?", (doc,))
+
+
+def _write_meta(db: sqlite3.Connection, op: str, doc: str, args: tuple[Any, ...]) -> None:
+    """A metadata write (:mod:`server.metadata`): independent of the document's kind, but
+    queued with its other writes so that all of them apply in call order."""
+    if op == "meta_compact":
+        snapshot, ids = args
+        db.executemany("DELETE FROM meta WHERE doc = ? AND seq = ?", [(doc, i) for i in ids])
+        db.execute("INSERT INTO meta (doc, data) VALUES (?, ?)", (doc, snapshot))
+    elif op == "meta_append":
+        db.execute("INSERT INTO meta (doc, data) VALUES (?, ?)", (doc, args[0]))
+    else:
+        raise StorageError(f"unknown store write {op!r}")
 
 
 def _compact(db: sqlite3.Connection, doc: str, snapshot: bytes, upto_seq: int,

@@ -43,7 +43,29 @@ def test_quick_run_finishes_and_fails_only_on_reported_checks(quick_run):
 def test_quick_run_drives_both_weft_engines_and_no_peer(quick_run):
     _, out = quick_run
     targets = _results(out)["live"]["targets"]
-    assert set(targets) == {"weft-crdt", "weft-ot"}
+    assert set(targets) == {"weft-crdt", "weft-ot", "weft-ot-normal"}
+
+
+def test_report_opens_with_the_headline_table(quick_run):
+    _, out = quick_run
+    report = (out / "report.md").read_text()
+    assert "## Headline" in report
+    assert "| weft-ot-normal |" in report.split("## Headline", 1)[1]
+
+
+def test_the_floor_relay_serves_the_same_load_and_converges(tmp_path):
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--no-progress", "--only", "live",
+         "--targets", "floor", "--scenarios", "loads", "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    floor = _results(out)["live"]["targets"]["floor"]
+    assert floor["family"] == "floor" and floor["errors"] == []
+    for run in floor["loads"]:
+        assert run["convergence"]["ok"], run["convergence"]
+        assert run["delivered"] == run["expected_deliveries"] > 0
 
 
 def test_every_live_run_converged_without_errors(quick_run):
