@@ -390,15 +390,18 @@ class ShareDBSession:
 
             def on_durable(effects: Any) -> None:
                 # The ack goes out here, in commit order: a later op's broadcast must not
-                # overtake it (the client would see a version it has not reached).
+                # overtake it (the client would see a version it has not reached).  The
+                # others get the op first: the broadcast never reaches the author (it is
+                # excluded, or not subscribed), so the order on the author's socket is the
+                # same either way, and the others do not wait for one more write.
+                for committed in effects.broadcast:
+                    frame = encode(ot_docs.op_frame(collection, doc_id, committed))
+                    room.fanout(frame, exclude=peer, text=True)
                 ack = ot_docs.ack(effects, src, seq)
                 if peer is None and base is not None and room.engine is not None:
                     for missed in ot_docs.ops_between(room.engine, base, ack["v"]):
                         self.send(ot_docs.op_frame(collection, doc_id, missed))
                 self.send({"a": "op", "c": collection, "d": doc_id, **ack})
-                for committed in effects.broadcast:
-                    frame = encode(ot_docs.op_frame(collection, doc_id, committed))
-                    room.fanout(frame, exclude=peer, text=True)
 
             author = self.grant.user or src  # the token's user, else the client's id
             if ot_replicas.sequencer(room) is not None:  # replicas: Redis sequences the ops
