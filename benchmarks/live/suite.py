@@ -57,7 +57,7 @@ DEFAULT = Profile(
         Load("100x2-20-docs", 100, 20, 2.0, 10.0),
     ),
     ramp_editors=20,
-    ramp_rates=(5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0),
+    ramp_rates=(5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0),
     ramp_seconds=5.0,
     ramp_bisect=1,
     idle_connections=1000,
