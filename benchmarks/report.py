@@ -173,7 +173,10 @@ def render(results: dict[str, Any], figures: dict[str, str]) -> str:
     if failures:
         lines += [f"- **{f['suite']}**: {f['what']}" for f in failures]
     else:
-        lines.append("- Every live run converged and every trace replay matched its endContent.")
+        lines.append("- Every Weft live run converged and every trace replay matched its "
+                     "endContent.")
+    for finding in results.get("findings", []):
+        lines.append(f"- Not a failure of this run (a reference server): {finding}")
     headline = headline_section(live, engine)
     if headline:
         lines += ["", "## Headline", "", *headline]

@@ -56,3 +56,20 @@ def test_a_run_without_peers_still_renders_without_ratios() -> None:
 
 def test_no_live_results_no_headline() -> None:
     assert section({}, ENGINE) == []
+
+
+def _step(ok: bool) -> dict[str, Any]:
+    return {"scenario": "ramp20x640", "convergence": {"ok": ok, "problems": ["3 missing"]}}
+
+
+def test_a_peer_losing_edits_is_a_finding_and_weft_losing_edits_fails_the_run() -> None:
+    from benchmarks.__main__ import failures, findings
+
+    results = {"live": {"targets": {
+        "weft-crdt": {"family": "weft", "loads": [_step(False)], "ramp": None, "errors": []},
+        "y-websocket": {"family": "peer", "loads": [], "ramp": {"steps": [_step(False)]},
+                        "errors": []},
+        "floor": {"family": "floor", "loads": [_step(True)], "ramp": None, "errors": []},
+    }}}
+    assert [f["what"].split()[0] for f in failures(results)] == ["weft-crdt"]
+    assert [line.split()[0] for line in findings(results)] == ["y-websocket"]
