@@ -256,13 +256,17 @@ class ShareDBSession:
 
     async def _fetch(self, request: dict[str, Any]) -> Reply:
         collection, doc_id, name = self._names(request)
-        result = await self._read(collection, doc_id, name, request.get("v"), subscribe=False)
-        return {"a": "f", "c": collection, "d": doc_id, **result}
+        await self._read(collection, doc_id, name, request.get("v"), subscribe=False,
+                         respond=lambda result: self.send(
+                             {"a": "f", "c": collection, "d": doc_id, **result}))
+        return None
 
     async def _subscribe(self, request: dict[str, Any]) -> Reply:
         collection, doc_id, name = self._names(request)
-        result = await self._read(collection, doc_id, name, request.get("v"), subscribe=True)
-        return {"a": "s", "c": collection, "d": doc_id, **result}
+        await self._read(collection, doc_id, name, request.get("v"), subscribe=True,
+                         respond=lambda result: self.send(
+                             {"a": "s", "c": collection, "d": doc_id, **result}))
+        return None
 
     async def _unsubscribe(self, request: dict[str, Any]) -> Reply:
         collection, doc_id, name = self._names(request)
@@ -272,31 +276,53 @@ class ShareDBSession:
         return {"a": "u", "c": collection, "d": doc_id}
 
     async def _read(
-        self, collection: str, doc_id: str, name: str, version: int | None, *, subscribe: bool
+        self, collection: str, doc_id: str, name: str, version: int | None, *, subscribe: bool,
+        respond: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
         """Send a document's state (snapshot, or the ops since ``version``) and maybe join.
 
-        Returns the reply fields: ``{"data": snapshot}`` or ``{}`` when ops were sent.
+        Returns the reply fields: ``{"data": snapshot}`` or ``{}`` when ops were sent.  With
+        ``respond`` they are also handed to it in the same step as the ops are sent and the
+        room joined, so the reply reaches the client before any later op: sent afterwards, a
+        later op could overtake it and the client would ignore the op, then take the older
+        snapshot and stop there.
         """
         self.grant.check(name, write=False)
         async with self.ctx.rooms.use(name, "ot") as room:
-            if ot_replicas.sequencer(room) is not None:
+            replicated = ot_replicas.sequencer(room) is not None
+            if replicated:
                 ot_replicas.attach(room)
                 await self._catch_up(room, version)
-            engine = room.require_engine()
-            # Captured now, sent once everything before it is durable (see module docstring).
-            if version is None:
-                state: Any = snapshot_data(*ot_docs.snapshot(engine))
-                ops: list[dict[str, Any]] = []
-            else:
-                state = None
-                ops = [ot_docs.op_frame(collection, doc_id, c)
-                       for c in ot_docs.ops_since(engine, version)]
+
+            def capture() -> tuple[Any, list[dict[str, Any]]]:
+                engine = room.require_engine()
+                if version is None:
+                    return snapshot_data(*ot_docs.snapshot(engine)), []
+                return None, [ot_docs.op_frame(collection, doc_id, c)
+                              for c in ot_docs.ops_since(engine, version)]
+
+            # One server: the state captured now is sent once everything before it is durable
+            # (see module docstring).  Replicas: captured again when sent.  There every op in
+            # the engine is already committed in Redis, and ops relayed from other replicas
+            # are fanned out as they arrive, not through the room's delivery pipeline: state
+            # captured before the wait would miss one fanned out meanwhile (to the old
+            # subscription, or to nobody), and the client would stop at that version.
+            state, ops = capture()  # raises now: a bad or compacted version gets its error
             peer = _DocPeer(self, room, collection, doc_id) if subscribe else None
+            failed: list[Exception] = []
 
             def deliver() -> None:
+                nonlocal state, ops
+                if replicated:
+                    try:
+                        state, ops = capture()
+                    except (EngineError, WeftError) as exc:  # compacted or failed meanwhile
+                        failed.append(exc)
+                        return
                 for op in ops:
                     self.send(op)
+                if respond is not None:
+                    respond({} if state is None else {"data": state})
                 if peer is not None:
                     old = self.subscriptions.pop(name, None)
                     if old is not None:
@@ -305,6 +331,8 @@ class ShareDBSession:
                     room.join(peer)
 
             await room.after_durable(deliver)
+            if failed:
+                raise failed[0]
         return {} if state is None else {"data": state}
 
     async def _catch_up(self, room: Room, version: Any) -> None:
@@ -390,18 +418,18 @@ class ShareDBSession:
 
             def on_durable(effects: Any) -> None:
                 # The ack goes out here, in commit order: a later op's broadcast must not
-                # overtake it (the client would see a version it has not reached).  The
-                # others get the op first: the broadcast never reaches the author (it is
-                # excluded, or not subscribed), so the order on the author's socket is the
-                # same either way, and the others do not wait for one more write.
-                for committed in effects.broadcast:
-                    frame = encode(ot_docs.op_frame(collection, doc_id, committed))
-                    room.fanout(frame, exclude=peer, text=True)
+                # overtake it (the client would see a version it has not reached).  The ack
+                # goes before this op's broadcast too: a client that subscribed while the op
+                # was in flight is among the peers the broadcast reaches, and must not get its
+                # own op as someone else's before the ack.
                 ack = ot_docs.ack(effects, src, seq)
                 if peer is None and base is not None and room.engine is not None:
                     for missed in ot_docs.ops_between(room.engine, base, ack["v"]):
                         self.send(ot_docs.op_frame(collection, doc_id, missed))
                 self.send({"a": "op", "c": collection, "d": doc_id, **ack})
+                for committed in effects.broadcast:
+                    frame = encode(ot_docs.op_frame(collection, doc_id, committed))
+                    room.fanout(frame, exclude=peer, text=True)
 
             author = self.grant.user or src  # the token's user, else the client's id
             if ot_replicas.sequencer(room) is not None:  # replicas: Redis sequences the ops

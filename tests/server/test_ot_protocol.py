@@ -285,3 +285,35 @@ async def test_bulk_subscribe_per_document_errors_are_reported_per_document(serv
     reply = await raw.rpc({"a": "bs", "c": "notes", "b": ["yjs-doc", "fresh"]})
     assert reply["data"]["yjs-doc"]["error"]["code"] == "ERR_ENGINE_MISMATCH"
     assert reply["data"]["fresh"] == {"v": 0, "type": None}
+
+
+async def test_a_subscribe_reply_reaches_the_client_before_ops_committed_after_it(
+        server, monkeypatch):
+    # Slow group commits so that ops from several clients share one commit with a subscribe
+    # queued between them: the op after the subscribe is delivered in the same step as the
+    # subscriber joins.  Its broadcast must not overtake the reply (a client drops ops for a
+    # document it has no snapshot of yet, then takes the older snapshot and stops there).
+    from server.store.sqlite import SQLiteStore
+
+    writers = [await RawOT.open(server.url + "/ot") for _ in range(3)]
+    await create(writers[0], "")
+    real = SQLiteStore._write_batch
+
+    def slow(self, batch):  # runs in the store's thread
+        import time
+        time.sleep(0.05)
+        return real(self, batch)
+
+    monkeypatch.setattr(SQLiteStore, "_write_batch", slow)
+    subscriber = await RawOT.open(server.url + "/ot")
+    for i, writer in enumerate(writers):
+        await writer.send({"a": "op", **DOC, "v": 1, "src": writer.src, "seq": 2, "op": [str(i)]})
+        await asyncio.sleep(0.01)
+        if i == 1:
+            await subscriber.send({"a": "s", **DOC})
+            await asyncio.sleep(0.01)
+    reply = await subscriber.recv()
+    assert reply["a"] == "s", reply
+    version = reply["data"]["v"]
+    later = await subscriber.recv()
+    assert (later["a"], later["v"]) == ("op", version)
