@@ -29,7 +29,7 @@ from benchmarks.live.targets import Target, floor_target, peer_targets, weft_tar
 from benchmarks.peers.install import DEFAULT_SCRATCH
 from benchmarks.topology import output as topology_output
 from benchmarks.topology import suite as topology_suite
-from benchmarks.trace_io import load_trace
+from benchmarks.trace_io import SequentialTrace, load_trace
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -106,6 +106,9 @@ class Bar:
             note = f"p99 {result['delivery_ms']['p99']:.1f} ms"
         elif "kb_per_connection" in result:
             note = f"{result['kb_per_connection']:.1f} KB/conn"
+        elif "history_bytes" in result:
+            note = (f"{result['history_bytes']:,} B history, "
+                    f"{result['up_bytes_per_edit']:.0f} B/edit up")
         elif result.get("edits"):
             status = "ok" if result.get("ok") else "MISMATCH"
             note = f"{result['median_s'] / result['edits'] * 1e6:.1f} µs/edit {status}"
@@ -128,6 +131,7 @@ def run_engines(args: argparse.Namespace, progress: Bar) -> dict[str, Any]:
     engines = ["ot", "crdt"]
     out: dict[str, Any] = {"traces": [], "growth": []}
     out["traces"] = engine_suite.run_traces(paths, args.runs, engines, progress)
+    out["footprint"] = engine_suite.run_footprint(paths, engines, progress)
     if growth_path is not None:
         out["growth"] = engine_suite.run_growth(growth_path, engines, 12 if args.quick else 26,
                                                 1 if args.quick else 3, progress)
@@ -157,6 +161,10 @@ def failures(results: dict[str, Any]) -> list[dict[str, str]]:
         if not r["ok"]:
             out.append({"suite": "engine", "what": f"{r['trace']} {r['engine']} {r['mode']}: "
                         f"{r.get('error')}"})
+    for f in (results.get("engine") or {}).get("footprint", []):
+        if not f["ok"]:
+            out.append({"suite": "engine", "what": f"footprint {f['trace']} {f['engine']}: "
+                        f"{f.get('error')}"})
     for g in (results.get("engine") or {}).get("growth", []):
         if not g["ok"]:
             out.append({"suite": "engine", "what": f"growth {g['engine']}: {g.get('error')}"})
@@ -191,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     engine_steps = 0
     if args.only in (None, "engines"):
         paths = engine_suite.default_traces(args.quick)
-        engine_steps = 2 * sum(len(traces.modes_for(load_trace(p))) for p in paths) + 2
+        loaded = [load_trace(p) for p in paths]
+        engine_steps = (2 * sum(len(traces.modes_for(t)) for t in loaded) + 2
+                        + 2 * sum(isinstance(t, SequentialTrace) for t in loaded))
     topology_plan = topology_suite.QUICK if args.quick else topology_suite.Plan()
     topology_steps = (len(topology_suite.scenarios(topology_plan))
                       if args.only in (None, "topology") else 0)

@@ -111,6 +111,30 @@ def run_growth(path: Path, engines: list[str], chunks: int, repeats: int = 1,
     return out
 
 
+def run_footprint(paths: list[Path], engines: list[str],
+                  progress: Progress | None = None) -> list[dict[str, Any]]:
+    """History, snapshot, wire and cold-load cost (:mod:`benchmarks.footprint`) of every
+    sequential trace in ``paths``, one fresh process per (trace, engine)."""
+    from benchmarks.footprint import footprint_job
+
+    out: list[dict[str, Any]] = []
+    for path in paths:
+        if not isinstance(load_trace(path), SequentialTrace):
+            continue
+        for engine in engines:
+            label = f"footprint {path.name} {engine}"
+            if progress:
+                progress(label, None)
+            try:
+                out.append(_pool_apply(footprint_job, str(path), engine))
+            except Exception as exc:  # a crashed job is a failed result, the suite goes on
+                out.append({"trace": path.name, "engine": engine, "ok": False,
+                            "error": f"{type(exc).__name__}: {exc}"})
+            if progress:
+                progress(label, out[-1])
+    return out
+
+
 def default_traces(quick: bool) -> list[Path]:
     """Quick: the smallest sequential trace and its concurrent original; else every trace."""
     found = traces.find_traces([])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from benchmarks.footprint import table as footprint_table
 from benchmarks.headline import section as headline_section
 from benchmarks.provenance import stamp
 from benchmarks.topology.output import section as topology_section
@@ -230,8 +231,18 @@ def render(results: dict[str, Any], figures: dict[str, str]) -> str:
             lines.append("")
     if engine:
         lines += ["## Engines: trace replay", "", *_engine(engine), "",
-                  *_figure(figures, "traces", "trace replay cost", st),
-                  "## Engines: cost per op as the document grows", "",
+                  *_figure(figures, "traces", "trace replay cost", st)]
+        if engine.get("footprint"):
+            lines += ["## Engines: storage, wire and cold load", "",
+                      "Each sequential trace as the server meets it (one client's ops or "
+                      "updates, ingested one by one). *History*: the records the engine "
+                      "persists; *snapshot*: the compacted document; *up*: the client's "
+                      "message per edit (y-websocket sync update, ShareDB `op` JSON); *down*: "
+                      "the server's broadcast per edit to each other client (WebSocket framing "
+                      "excluded); *cold load*: opening the engine from the snapshot, and from "
+                      "the whole log with no snapshot (median of 3).", "",
+                      *footprint_table(engine["footprint"]), ""]
+        lines += ["## Engines: cost per op as the document grows", "",
                   "A sequential trace's edits, prepared as one client would send them, "
                   "ingested by a server-side engine document in equal chunks; each point is one "
                   "chunk's mean time per op (the fastest of the repeated ingests), plotted "

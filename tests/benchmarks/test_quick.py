@@ -107,3 +107,17 @@ def test_report_and_figures_name_the_command(quick_run):
         png = out / f"{figure}.png"
         assert png.read_bytes()[:8] == PNG_MAGIC, figure
         assert f"({figure}.png)" in report
+
+
+def test_engine_footprint_measures_both_engines_on_the_sequential_trace(quick_run):
+    _, out = quick_run
+    rows = _results(out)["engine"]["footprint"]
+    assert {r["engine"] for r in rows} == {"ot", "crdt"}
+    for r in rows:
+        assert r["ok"], r
+        # one persisted record and one client message per edit, reloads give the same text
+        assert r["history_records"] == r["edits"] > 0
+        assert r["history_bytes"] > r["text_bytes"] > 0
+        assert r["up_bytes_per_edit"] > 0 and r["down_bytes_per_edit"] > 0
+        assert r["load_snapshot_ms"] >= 0 and r["load_log_ms"] > 0
+    assert "## Engines: storage, wire and cold load" in (out / "report.md").read_text()
