@@ -101,9 +101,10 @@ def section(live: dict[str, Any], engine: dict[str, Any]) -> list[str]:
     out += ["| " + " | ".join(r) + " |" for r in rows]
     names = ", ".join(f"{n} {_fmt(b, 0 if i == 1 else 1)}" for i, (n, b) in enumerate(
         zip(("p99 ms", "edits/s", "KB/conn"), best, strict=True)))
-    out += ["", f"Ratios (xN) divide a Weft figure by the best peer's in this run ({names}); "
-            "below 1 is better for latency and memory, above 1 for the sustained rate. "
-            "The floor row is a bare relay on the same machine and load generator: latency "
-            "under it is out of any server's reach here. Replay times are the engines alone "
-            "(engine suite, median); the peers' engines are not replayed."]
+    ratios = (f"Ratios (xN) divide a Weft figure by the best peer's in this run ({names}); "
+              "below 1 is better for latency and memory, above 1 for the sustained rate."
+              if peers else "No peer ran, so there are no ratios (`--peers` adds the peers).")
+    out += ["", f"{ratios} The floor row is a bare relay on the same machine and load "
+            "generator: latency under it is out of any server's reach here. Replay times are "
+            "the engines alone (engine suite, median); the peers' engines are not replayed."]
     return out
