@@ -26,6 +26,7 @@ from ot import apply as ot_apply
 from ot import transform as ot_transform
 
 ENGINES: dict[str, type[Engine]] = {"ot": OTEngine, "crdt": CRDTEngine}
+CLIENT_ID = 0x5EED1234  # the one client of a sequential trace (see prepare_ingest)
 
 
 class ReplayError(RuntimeError):
@@ -59,7 +60,9 @@ def prepare_ingest(kind: str, trace: SequentialTrace) -> list[Any]:
             for op in _edit_ops(patches):
                 changes.append(OTSubmit(op, len(changes)))
         return changes
-    client = CrdtDocument()
+    # A fixed id, 32 bits wide like a Yjs client's: a random one (pycrdt draws 53 bits) would
+    # make the byte counts of every run differ by the length of its varint.
+    client = CrdtDocument(client_id=CLIENT_ID)
     if trace.start:
         changes.append(client.insert(0, trace.start))
     for patches in trace.txns:
