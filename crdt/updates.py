@@ -51,6 +51,9 @@ class UpdateSummary(NamedTuple):
     explicit_parent: bool  # some item names its parent by ID (only nested types do that)
     ends: dict[int, int]
     starts: dict[int, int]
+    deletes: bool = False  # a non-empty delete set
+    skips: bool = False  # a Skip struct: a gap in some client's clocks
+    origins: tuple[int, ...] = ()  # byte offsets of the items' origin IDs (see origin_ids)
 
 
 def scan_update(update: bytes) -> UpdateSummary:
@@ -76,6 +79,8 @@ def _scan(data: bytes) -> UpdateSummary:
     explicit = False
     ends: dict[int, int] = {}
     starts: dict[int, int] = {}
+    origins: list[int] = []
+    skips = False
     size = len(data)
     if size and data[0] < 0x80:  # the struct-run count: almost always 0 or 1
         n_clients, pos = data[0], 1
@@ -107,10 +112,14 @@ def _scan(data: bytes) -> UpdateSummary:
                 clock += length
                 if ref == _GC:
                     end = clock
+                else:
+                    skips = True
                 continue
             if info & 0x80:  # left origin
+                origins.append(pos)
                 pos = _skip_id(data, pos)
             if info & 0x40:  # right origin
+                origins.append(pos)
                 pos = _skip_id(data, pos)
             if not info & 0xC0:  # no origins: the parent is written out
                 parent_info, pos = uint(data, pos)
@@ -175,7 +184,21 @@ def _scan(data: bytes) -> UpdateSummary:
                     ends[client] = end
     if pos != size:
         raise DecodeError(f"{size - pos} unexpected bytes after the end of the update")
-    return UpdateSummary(not n_clients and not deletes, plain, explicit, ends, starts)
+    return UpdateSummary(not n_clients and not deletes, plain, explicit, ends, starts, deletes,
+                         skips, tuple(origins))
+
+
+def origin_ids(data: bytes, offsets: tuple[int, ...]) -> list[tuple[int, int]]:
+    """The (client, clock) of each origin ID at ``offsets`` of an update :func:`scan_update`
+    accepted (so every ID there is well-formed)."""
+    ids = []
+    for pos in offsets:
+        client, pos = _read_client(data, pos)
+        clock = data[pos]
+        if clock >= 0x80:
+            clock = read_var_uint(data, pos)[0]
+        ids.append((client, clock))
+    return ids
 
 
 _VARINT = re.compile(rb"[\x80-\xff]{0,8}[\x00-\x7f]")
