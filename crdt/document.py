@@ -27,6 +27,7 @@ It adds what pycrdt leaves to its caller:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import Enum
 from typing import Any, Self
 
@@ -60,8 +61,8 @@ class CrdtDocument:
     Not thread-safe (neither is a pycrdt ``Doc`` by default).
     """
 
-    __slots__ = ("_doc", "_index", "_last", "_length", "_mode", "_observer", "_root", "_sv",
-                 "_text", "_waiting")
+    __slots__ = ("_doc", "_index", "_last", "_length", "_mode", "_root", "_sv", "_text",
+                 "_waiting")
 
     def __init__(self, *, root: str = "text", client_id: int | None = None) -> None:
         if not isinstance(root, str) or not root:
@@ -73,10 +74,13 @@ class CrdtDocument:
         self._doc = doc
         self._root = root
         self._text = doc.get(root, type=Text)
-        self._last = b""  # update of the latest transaction, set by the observer
-        self._observer = doc.observe(self._on_transaction)
-        # The state vector, decoded, while only certain updates (see _certain) changed the
-        # document since it was read; None once anything else may have.
+        # The update of the latest transaction, set by the observer.  The observer is
+        # subscribed only around local edits and remote updates that take the general path:
+        # pycrdt builds its event eagerly, at a cost that grows with the document, and the
+        # common remote keystroke does not need it (see _certain).
+        self._last = b""
+        # The state vector, decoded, while only changes this class accounted for happened
+        # since it was read; None once anything else may have.
         self._sv: dict[int, int] | None = None
         self._mode = _Mode.ASCII
         self._length: int | None = 0  # code points, in ASCII mode; None: ask pycrdt
@@ -154,6 +158,50 @@ class CrdtDocument:
     def insert(self, pos: int, text: str) -> bytes:
         """Insert ``text`` before code point ``pos``; return the update to broadcast."""
         self._sv = None
+        observer = self._doc.observe(self._on_transaction)
+        try:
+            return self._insert(pos, text)
+        finally:
+            self._doc.unobserve(observer)
+
+    def delete(self, pos: int, length: int) -> bytes:
+        """Delete ``length`` code points from ``pos``; return the update to broadcast."""
+        self._sv = None
+        observer = self._doc.observe(self._on_transaction)
+        try:
+            return self._delete(pos, length)
+        finally:
+            self._doc.unobserve(observer)
+
+    def splice(self, pos: int, length: int, text: str) -> bytes:
+        """Replace ``length`` code points at ``pos`` by ``text`` in one transaction (one update).
+
+        What an editor does when the user types over a selection.
+        """
+        self._sv = None
+        observer = self._doc.observe(self._on_transaction)
+        try:
+            return self._splice(pos, length, text)
+        finally:
+            self._doc.unobserve(observer)
+
+    def splice_all(self, changes: Sequence[tuple[int, int, str]]) -> bytes:
+        """Several :meth:`splice` edits, in the order given, as one transaction (one update).
+
+        Each position is read against the text as the edits before it left it.  Raises like
+        :meth:`splice`; an edit that fails leaves the earlier ones of the call applied.
+        """
+        self._sv = None
+        observer = self._doc.observe(self._on_transaction)
+        try:
+            with self._doc.transaction():
+                for pos, length, text in changes:
+                    self._splice(pos, length, text)
+            return self._take_update()
+        finally:
+            self._doc.unobserve(observer)
+
+    def _insert(self, pos: int, text: str) -> bytes:
         mode = self._mode
         if mode is _Mode.ASCII and type(text) is str and text.isascii():
             length = self._length
@@ -182,9 +230,7 @@ class CrdtDocument:
         update, self._last = self._last, b""
         return update or EMPTY_UPDATE
 
-    def delete(self, pos: int, length: int) -> bytes:
-        """Delete ``length`` code points from ``pos``; return the update to broadcast."""
-        self._sv = None
+    def _delete(self, pos: int, length: int) -> bytes:
         if self._mode is _Mode.ASCII:
             size = self._length
             if size is None:
@@ -201,12 +247,7 @@ class CrdtDocument:
         update, self._last = self._last, b""
         return update or EMPTY_UPDATE
 
-    def splice(self, pos: int, length: int, text: str) -> bytes:
-        """Replace ``length`` code points at ``pos`` by ``text`` in one transaction (one update).
-
-        What an editor does when the user types over a selection.
-        """
-        self._sv = None
+    def _splice(self, pos: int, length: int, text: str) -> bytes:
         _check_text(text)
         _check_range(pos, length, len(self))
         if not length and not text:
@@ -240,24 +281,28 @@ class CrdtDocument:
             self._mode = _Mode.STALE
             self._index = None
         if self._certain(update, summary):
-            return self._apply_certain(update, summary)
-        self._sv = None
+            return self._apply_certain(update)
+        if summary.starts:  # new structs move the state vector: read it again when needed
+            self._sv = None
         if summary.explicit_parent or self._waiting.explicit_parent:
             self._try_on_copy(update)
         self._last = b""
+        observer = self._doc.observe(self._on_transaction)
         try:
             self._doc.apply_update(update)
         except Exception as exc:
-            self._mode, self._index = _Mode.STALE, None
+            self._sv, self._mode, self._index = None, _Mode.STALE, None
             raise UpdateError(f"pycrdt rejected the update: {exc}") from None
         except BaseException as exc:
+            self._sv, self._mode, self._index = None, _Mode.STALE, None
             if not is_panic(exc):
                 raise
-            self._mode, self._index = _Mode.STALE, None
             raise UpdateError(f"pycrdt failed on the update (Rust panic: {exc})") from None
+        finally:
+            self._doc.unobserve(observer)
         integrated, self._last = self._last, b""
         if integrated == update and not self._waiting:  # the usual case: integrated as sent
-            return True
+            return True  # (a deletion integrated whole leaves the state vector as it was)
         return self._settle(update, summary, changed=bool(integrated))
 
     def _certain(self, update: bytes, summary: UpdateSummary) -> bool:
@@ -266,9 +311,11 @@ class CrdtDocument:
         True when it only inserts (no delete set, no gap, no parent named by ID), each of its
         clients' structs start exactly where the document's state vector says that client is,
         every origin it names is already in the document or earlier in the update, and
-        nothing waits.  Such an update needs no transaction observer to tell what it did —
-        and pycrdt's observer event costs more than the integration itself on large
-        documents (it grows with the document and with the length of one client's run).
+        nothing waits.  (An origin by a struct's own client is an earlier struct of that
+        client: known once its structs follow on, so the scan notes only the others.)
+        Such an update needs no transaction observer to tell what it did, and pycrdt's
+        observer event costs more than the integration itself on large documents (it grows
+        with the document and with the length of one client's run).
         """
         starts = summary.starts
         if (not starts or summary.deletes or summary.skips or summary.explicit_parent
@@ -284,28 +331,21 @@ class CrdtDocument:
         for client, clock in origin_ids(update, summary.origins):
             if clock >= sv.get(client, 0) and not (client in starts and clock < ends[client]):
                 return False
+        for client in starts:  # what the state vector will be once it is applied
+            sv[client] = ends[client]
         return True
 
-    def _apply_certain(self, update: bytes, summary: UpdateSummary) -> bool:
-        """Apply an update :meth:`_certain` vouched for, with the observer off meanwhile."""
-        doc = self._doc
-        doc.unobserve(self._observer)
+    def _apply_certain(self, update: bytes) -> bool:
+        """Apply an update :meth:`_certain` vouched for (it moved the kept state vector)."""
         try:
-            doc.apply_update(update)
+            self._doc.apply_update(update)
         except BaseException as exc:
-            self._sv = None
-            self._mode, self._index = _Mode.STALE, None
+            self._sv, self._mode, self._index = None, _Mode.STALE, None
             if isinstance(exc, Exception):
                 raise UpdateError(f"pycrdt rejected the update: {exc}") from None
             if not is_panic(exc):
                 raise
             raise UpdateError(f"pycrdt failed on the update (Rust panic: {exc})") from None
-        finally:
-            self._observer = doc.observe(self._on_transaction)
-        sv = self._sv
-        if sv is not None:
-            for client in summary.starts:
-                sv[client] = summary.ends[client]
         return True
 
     # -- internals --------------------------------------------------------------------------

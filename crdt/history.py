@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pycrdt import Text, TransactionEvent
+from pycrdt import Text
 
 from crdt.document import EMPTY_UPDATE, CrdtDocument
 from crdt.errors import UpdateError
@@ -109,16 +109,5 @@ def apply_op(document: CrdtDocument, op: OpLike) -> bytes:
     if last[0] + last[1] > size:
         raise UpdateError(f"the op reaches code point {last[0] + last[1]} but the text has "
                           f"{size}")
-    updates: list[bytes] = []
-
-    def on_transaction(event: TransactionEvent) -> None:
-        updates.append(event.update)
-
-    sub = document.ydoc.observe(on_transaction)
-    try:
-        with document.ydoc.transaction():
-            for pos, length, text in reversed(changes):  # right to left: positions stay valid
-                document.splice(pos, length, text)
-    finally:
-        document.ydoc.unobserve(sub)
-    return updates[-1] if updates else EMPTY_UPDATE
+    # right to left: the positions of the hunks still to make stay valid
+    return document.splice_all(list(reversed(changes)))

@@ -53,7 +53,7 @@ class UpdateSummary(NamedTuple):
     starts: dict[int, int]
     deletes: bool = False  # a non-empty delete set
     skips: bool = False  # a Skip struct: a gap in some client's clocks
-    origins: tuple[int, ...] = ()  # byte offsets of the items' origin IDs (see origin_ids)
+    origins: tuple[int, ...] = ()  # byte offsets of origin IDs naming another client's items
 
 
 def scan_update(update: bytes) -> UpdateSummary:
@@ -92,7 +92,9 @@ def _scan(data: bytes) -> UpdateSummary:
         n_structs, pos = uint(data, pos)
         if n_structs > size - pos:
             check_count(data, pos, n_structs, "structs")
+        client_at = pos
         client, pos = _read_client(data, pos)
+        own = data[client_at:pos]  # this run's client id as encoded: varints are prefix-free
         clock, pos = uint(data, pos)
         end = clock
         if n_structs and clock < starts.get(client, MAX_CLOCK + 1):
@@ -115,11 +117,15 @@ def _scan(data: bytes) -> UpdateSummary:
                 else:
                     skips = True
                 continue
+            # Origins by another client are noted (see UpdateSummary.origins); one by the run's
+            # own client is an earlier struct of that client, known once the run follows on.
             if info & 0x80:  # left origin
-                origins.append(pos)
+                if not data.startswith(own, pos):
+                    origins.append(pos)
                 pos = _skip_id(data, pos)
             if info & 0x40:  # right origin
-                origins.append(pos)
+                if not data.startswith(own, pos):
+                    origins.append(pos)
                 pos = _skip_id(data, pos)
             if not info & 0xC0:  # no origins: the parent is written out
                 parent_info, pos = uint(data, pos)
