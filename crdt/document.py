@@ -27,7 +27,7 @@ It adds what pycrdt leaves to its caller:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any, Self
 
@@ -157,33 +157,18 @@ class CrdtDocument:
 
     def insert(self, pos: int, text: str) -> bytes:
         """Insert ``text`` before code point ``pos``; return the update to broadcast."""
-        self._sv = None
-        observer = self._doc.observe(self._on_transaction)
-        try:
-            return self._insert(pos, text)
-        finally:
-            self._doc.unobserve(observer)
+        return self._recorded(self._insert, pos, text)
 
     def delete(self, pos: int, length: int) -> bytes:
         """Delete ``length`` code points from ``pos``; return the update to broadcast."""
-        self._sv = None
-        observer = self._doc.observe(self._on_transaction)
-        try:
-            return self._delete(pos, length)
-        finally:
-            self._doc.unobserve(observer)
+        return self._recorded(self._delete, pos, length)
 
     def splice(self, pos: int, length: int, text: str) -> bytes:
         """Replace ``length`` code points at ``pos`` by ``text`` in one transaction (one update).
 
         What an editor does when the user types over a selection.
         """
-        self._sv = None
-        observer = self._doc.observe(self._on_transaction)
-        try:
-            return self._splice(pos, length, text)
-        finally:
-            self._doc.unobserve(observer)
+        return self._recorded(self._splice, pos, length, text)
 
     def splice_all(self, changes: Sequence[tuple[int, int, str]]) -> bytes:
         """Several :meth:`splice` edits, in the order given, as one transaction (one update).
@@ -191,15 +176,23 @@ class CrdtDocument:
         Each position is read against the text as the edits before it left it.  Raises like
         :meth:`splice`; an edit that fails leaves the earlier ones of the call applied.
         """
+        return self._recorded(self._splices, changes)
+
+    def _recorded(self, edit: Callable[..., bytes], *args: Any) -> bytes:
+        """Make a local edit with the transaction observer subscribed (it records the update
+        the edit returns); the kept state vector is dropped, the document's own clock moves."""
         self._sv = None
         observer = self._doc.observe(self._on_transaction)
         try:
-            with self._doc.transaction():
-                for pos, length, text in changes:
-                    self._splice(pos, length, text)
-            return self._take_update()
+            return edit(*args)
         finally:
             self._doc.unobserve(observer)
+
+    def _splices(self, changes: Sequence[tuple[int, int, str]]) -> bytes:
+        with self._doc.transaction():
+            for pos, length, text in changes:
+                self._splice(pos, length, text)
+        return self._take_update()
 
     def _insert(self, pos: int, text: str) -> bytes:
         mode = self._mode
